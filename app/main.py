@@ -1,0 +1,35 @@
+"""The `futbot` entry point: sub-commands for the terminal; no sub-command opens the window."""
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+
+# Each module registers one sub-command with `register(subparsers)`.
+COMMAND_MODULES = ("app.commands.data", "app.commands.regime")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="futbot", description="FutBot trading workstation")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, OSError) as exc:
+        # Bad input from the user: one clear line, no traceback.
+        print(f"futbot {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""FutBot trading engine: pure Python, no Qt."""
