@@ -1,0 +1,67 @@
+"""The per-bar feature values that regimes and agents read.
+
+`FeatureRow` is one bar (streaming); `FeatureFrame` holds the same fields as aligned numpy
+columns (vectorised). Both carry exactly the fields in `FEATURE_FIELDS`, NaN in warm-up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureRow:
+    ts: int               # bar open time, ns since epoch, UTC
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    atr: float            # Wilder ATR(features.atr_period)
+    adx: float            # Wilder ADX(features.adx_period)
+    plus_di: float
+    minus_di: float
+    rsi: float            # Wilder RSI(features.rsi_period)
+    ema_fast: float
+    ema_slow: float
+    vwap: float           # session VWAP, resets each exchange-local day
+    hurst: float          # rolling Hurst exponent of log prices (features.hurst_window)
+    garch_vol: float      # GARCH(1,1) conditional sigma of one-bar log returns (a fraction)
+    vol_rank: float       # percentile in [0, 1] of atr/close within features.volatility_rank_window
+    reg_slope: float      # rolling OLS slope of close per bar (features.regression_window)
+    reg_r2: float         # its R squared
+    fvg_bull: float       # number of open or partially filled bullish gaps
+    fvg_bear: float       # number of open or partially filled bearish gaps
+    fvg_new: float        # +1 a bullish gap completed on this bar, -1 bearish, 0 none
+    fvg_bull_top: float   # the nearest unfilled bullish gap below price (NaN if none)
+    fvg_bull_bottom: float
+    fvg_bear_top: float   # the nearest unfilled bearish gap above price (NaN if none)
+    fvg_bear_bottom: float
+
+
+FEATURE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FeatureRow))
+
+
+@dataclass(frozen=True)
+class FeatureFrame:
+    """Aligned columns, one per name in FEATURE_FIELDS (`ts` int64, the rest float64)."""
+
+    columns: dict[str, np.ndarray]
+
+    def __post_init__(self) -> None:
+        missing = set(FEATURE_FIELDS) - set(self.columns)
+        if missing:
+            raise ValueError(f"FeatureFrame is missing columns: {sorted(missing)}")
+        lengths = {len(self.columns[name]) for name in FEATURE_FIELDS}
+        if len(lengths) > 1:
+            raise ValueError(f"FeatureFrame columns differ in length: {sorted(lengths)}")
+
+    def __len__(self) -> int:
+        return len(self.columns["ts"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def row(self, i: int) -> FeatureRow:
+        return FeatureRow(int(self.columns["ts"][i]), *(float(self.columns[n][i]) for n in FEATURE_FIELDS[1:]))
