@@ -1,0 +1,116 @@
+"""PolicyAdaptor: moves each regime's agent weights toward what has been working."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engine.adaptation.rewards import RewardTracker
+from engine.config import AdaptationSettings
+from engine.regime.regime import Regime
+
+
+@dataclass(frozen=True, slots=True)
+class WeightChange:
+    regime: Regime
+    agent: str
+    old: float
+    new: float
+
+
+class PolicyAdaptor:
+    """Every `update_interval_bars` bars, for every regime:
+
+    goal = softmax(fitness / spread)            (spread = the fitness range, so the scale of
+                                                 PnL does not decide how sharp the goal is)
+    w   <- (1 - learning_rate) * w + learning_rate * goal
+    then w is clipped to [weight_floor, weight_cap] and renormalised to sum to 1.
+    Changes above 5 points since last reported are returned for the event log.
+    """
+
+    REPORT_THRESHOLD = 0.05
+
+    def __init__(self, settings: AdaptationSettings, agents: Sequence[str]) -> None:
+        self.settings = settings
+        self.agents = tuple(agents)
+        equal = 1.0 / len(self.agents) if self.agents else 0.0
+        self.weights: dict[Regime, dict[str, float]] = {r: {a: equal for a in self.agents} for r in Regime}
+        self._reported = {r: dict(w) for r, w in self.weights.items()}
+        self._bars = 0
+
+    def on_bar(self, rewards: RewardTracker) -> list[WeightChange]:
+        """Count a bar; on schedule, adapt. Returns the changes worth reporting."""
+        if not self.settings.enabled or not self.agents:
+            return []
+        self._bars += 1
+        if self._bars < self.settings.update_interval_bars:
+            return []
+        self._bars = 0
+        changes: list[WeightChange] = []
+        for regime in Regime:
+            if any(rewards.trades[regime].values()):
+                self.weights[regime] = self._step(self.weights[regime], rewards.fitness[regime])
+                changes.extend(self._report(regime))
+        return changes
+
+    def _step(self, weights: dict[str, float], fitness: dict[str, float]) -> dict[str, float]:
+        values = [fitness[a] for a in self.agents]
+        spread = max(values) - min(values)
+        if spread > 0.0:
+            exps = [math.exp((v - max(values)) / spread) for v in values]
+            goal = [e / sum(exps) for e in exps]
+        else:
+            goal = [1.0 / len(values)] * len(values)
+        lr = self.settings.learning_rate
+        moved = [(1.0 - lr) * weights[a] + lr * g for a, g in zip(self.agents, goal)]
+        return dict(zip(self.agents, bounded_simplex(moved, self.settings.weight_floor, self.settings.weight_cap)))
+
+    def _report(self, regime: Regime) -> list[WeightChange]:
+        out = []
+        last = self._reported[regime]
+        for agent, new in self.weights[regime].items():
+            if abs(new - last[agent]) > self.REPORT_THRESHOLD:
+                out.append(WeightChange(regime, agent, last[agent], new))
+                last[agent] = new
+        return out
+
+    def table(self) -> dict[str, dict[str, float]]:
+        """regime label -> agent -> weight, a plain copy for snapshots and persistence."""
+        return {r.label: dict(w) for r, w in self.weights.items()}
+
+    def restore(self, table: dict[str, dict[str, float]]) -> None:
+        for label, per_agent in table.items():
+            regime = Regime.parse(label)
+            for agent, value in per_agent.items():
+                if agent in self.weights[regime]:
+                    self.weights[regime][agent] = float(value)
+        self._reported = {r: dict(w) for r, w in self.weights.items()}
+
+
+def bounded_simplex(values: Sequence[float], floor: float, cap: float) -> list[float]:
+    """Closest-in-spirit weights that sum to 1 with every weight in [floor, cap].
+
+    Pins what breaks a bound and spreads the remainder over the free weights in proportion,
+    repeating until nothing moves (at most len(values) rounds). If the bounds cannot hold
+    together (n·floor > 1 or n·cap < 1) the equal split is returned.
+    """
+    n = len(values)
+    if n == 0:
+        return []
+    if n * floor > 1.0 or n * cap < 1.0:
+        return [1.0 / n] * n
+    pinned: dict[int, float] = {}
+    for _ in range(n + 1):
+        free = [i for i in range(n) if i not in pinned]
+        budget = 1.0 - sum(pinned.values())
+        mass = sum(max(values[i], 0.0) for i in free)
+        out = [0.0] * n
+        for i, v in pinned.items():
+            out[i] = v
+        for i in free:
+            out[i] = budget * max(values[i], 0.0) / mass if mass > 0.0 else budget / len(free)
+        broke = {i: (floor if out[i] < floor else cap) for i in free if out[i] < floor - 1e-12 or out[i] > cap + 1e-12}
+        if not broke:
+            return out
+        pinned.update(broke)
+    return out
