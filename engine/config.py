@@ -78,6 +78,9 @@ class AgentSettings(Section):
 class PolicySettings(Section):
     min_confidence: Fraction = 0.5
     conflict_threshold: Fraction = 0.25
+    # Resize an open position only when the target moved by more than this share of the
+    # maximum position: keeps equity drift from trading every bar.
+    rebalance_band: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
 
 
 class AdaptationSettings(Section):
@@ -274,3 +277,26 @@ def save_settings(settings: Settings, path: str | Path) -> None:
     tmp = target.with_suffix(target.suffix + ".tmp")
     tmp.write_text(yaml.safe_dump(settings.to_dict(), sort_keys=False), encoding="utf-8")
     tmp.replace(target)
+
+
+# Sections the engine can swap at a safe point between bars; a change anywhere else (the
+# symbol, feature windows, the agent set, starting cash...) only takes effect after a restart.
+LIVE_SECTIONS = frozenset({"risk", "policy", "adaptation", "execution"})
+_MISSING = object()
+
+
+def restart_required_keys(old: Settings, new: Settings) -> list[str]:
+    """Dotted keys whose change from `old` to `new` needs a restart, e.g. ['data.symbol']."""
+    def leaves(value: Any, prefix: str) -> dict[str, Any]:
+        if isinstance(value, dict) and value:
+            return {k: v for key, sub in value.items() for k, v in leaves(sub, f"{prefix}.{key}").items()}
+        return {prefix: value}
+
+    keys: list[str] = []
+    for section in Settings.model_fields:
+        if section in LIVE_SECTIONS:
+            continue
+        before = leaves(getattr(old, section).model_dump(), section)
+        after = leaves(getattr(new, section).model_dump(), section)
+        keys += [key for key in {**before, **after} if before.get(key, _MISSING) != after.get(key, _MISSING)]
+    return keys
