@@ -88,29 +88,32 @@ class PolicyAdaptor:
 
 
 def bounded_simplex(values: Sequence[float], floor: float, cap: float) -> list[float]:
-    """Closest-in-spirit weights that sum to 1 with every weight in [floor, cap].
-
-    Pins what breaks a bound and spreads the remainder over the free weights in proportion,
-    repeating until nothing moves (at most len(values) rounds). If the bounds cannot hold
-    together (n·floor > 1 or n·cap < 1) the equal split is returned.
+    """Weights proportional to `values` as far as the bounds allow: clip(t·vᵢ, floor, cap)
+    with the one scale t that makes them sum to 1 (found by bisection; the sum is monotone
+    in t). If the bounds cannot hold together (n·floor > 1 or n·cap < 1) the equal split is
+    returned.
     """
     n = len(values)
     if n == 0:
         return []
     if n * floor > 1.0 or n * cap < 1.0:
         return [1.0 / n] * n
-    pinned: dict[int, float] = {}
-    for _ in range(n + 1):
-        free = [i for i in range(n) if i not in pinned]
-        budget = 1.0 - sum(pinned.values())
-        mass = sum(max(values[i], 0.0) for i in free)
-        out = [0.0] * n
-        for i, v in pinned.items():
-            out[i] = v
-        for i in free:
-            out[i] = budget * max(values[i], 0.0) / mass if mass > 0.0 else budget / len(free)
-        broke = {i: (floor if out[i] < floor else cap) for i in free if out[i] < floor - 1e-12 or out[i] > cap + 1e-12}
-        if not broke:
-            return out
-        pinned.update(broke)
-    return out
+    # A tiny positive base keeps a zero value from being stuck at the floor when the
+    # others are all capped and the sum would stay below 1.
+    v = [max(x, 0.0) + 1e-12 for x in values]
+
+    def total(t: float) -> float:
+        return sum(min(max(t * x, floor), cap) for x in v)
+
+    lo, hi = 0.0, 1.0
+    while total(hi) < 1.0:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if total(mid) < 1.0:
+            lo = mid
+        else:
+            hi = mid
+    out = [min(max(hi * x, floor), cap) for x in v]
+    s = sum(out)
+    return [w / s for w in out]
