@@ -6,7 +6,7 @@ import sys
 from importlib import import_module
 
 # Each module registers one sub-command with `register(subparsers)`.
-COMMAND_MODULES = ("app.commands.data", "app.commands.regime")
+COMMAND_MODULES = ("app.commands.data", "app.commands.regime", "app.commands.backtest")
 
 
 def build_parser() -> argparse.ArgumentParser:

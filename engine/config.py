@@ -41,10 +41,11 @@ class FeatureSettings(Section):
     rsi_period: Period = 14
     ema_fast: Period = 12
     ema_slow: Period = 48
-    hurst_window: Period = 128
+    hurst_window: Annotated[int, Field(ge=8, le=100_000)] = 128   # lags 1, 2, 4 .. window/4
     regression_window: Period = 30
-    garch_window: Period = 2_000
-    garch_refit_every: Period = 1_000
+    # A GARCH fit costs ~10 ms whatever the window; refits are spaced so 500,000 bars need ~43.
+    garch_window: Annotated[int, Field(ge=100, le=100_000)] = 3_900
+    garch_refit_every: Annotated[int, Field(ge=1, le=1_000_000)] = 11_700
     volatility_rank_window: Period = 390
 
 
