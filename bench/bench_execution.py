@@ -24,7 +24,7 @@ T0 = datetime(2024, 1, 2, 14, 30, tzinfo=timezone.utc)
 
 
 def make_bars(n: int) -> list[Bar]:
-    return [Bar("QQQ", T0 + timedelta(minutes=i), 100.0, 100.5, 99.5, 100.2, 10_000.0) for i in range(n)]
+    return [Bar.at("QQQ", T0 + timedelta(minutes=i), 100.0, 100.5, 99.5, 100.2, 10_000.0) for i in range(n)]
 
 
 def idle_bars(bars: list[Bar]) -> float:
@@ -58,7 +58,7 @@ def marks(n: int) -> float:
     portfolio.mark(0, "QQQ", 100.0)
     broker = PaperBroker()
     broker.submit(Order("o", "QQQ", Side.BUY, 100.0))
-    for fill in broker.on_bar_open(Bar("QQQ", T0, 100.0, 100.0, 100.0, 100.0, 1.0), 0.0):
+    for fill in broker.on_bar_open(Bar.at("QQQ", T0, 100.0, 100.0, 100.0, 100.0, 1.0), 0.0):
         portfolio.apply_fill(fill)
     prices = [100.0 + (i % 100) * 0.01 for i in range(n)]
     started = time.perf_counter_ns()

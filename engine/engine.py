@@ -27,7 +27,7 @@ from engine.data.bar import Bar
 from engine.data.sessions import SessionClock
 from engine.execution.broker import Broker
 from engine.execution.orders import Fill, Order, OrderEvent, OrderStatus, Side
-from engine.execution.paper import PaperBroker, ns_since_epoch
+from engine.execution.paper import PaperBroker
 from engine.features.frame import FeatureRow
 from engine.features.pipeline import FeatureStream
 from engine.observability.events import EventLogger
@@ -109,6 +109,21 @@ class Engine:
     def step(self, bar: Bar) -> StepResult:
         return self.advance(bar, self.features.update(bar))
 
+    def warm(self, bar: Bar) -> None:
+        """Feed a bar to the features, the regime engine and the agents without trading.
+
+        A restart replays the session's earlier bars through here to rebuild every
+        indicator's state exactly, then restores the committed portfolio, risk and weights.
+        """
+        row = self.features.update(bar)
+        regime = self.regime.update(row).regime
+        for agent in self.agents:
+            agent.on_bar(row, regime)
+        self.index += 1
+        self._last_ts = row.ts
+        self._last_atr = row.atr
+        self._last_close = bar.close
+
     def advance(self, bar: Bar, row: FeatureRow) -> StepResult:
         """One bar with its features already computed (`step` computes them streaming)."""
         self.index += 1
@@ -116,7 +131,9 @@ class Engine:
         self._last_ts = ts
         fills: list[Fill] = []
         trades: list[Trade] = []
-        self._settle(self.broker.on_bar_open(bar, self._last_atr), fills, trades)
+        opened = self.broker.on_bar_open(bar, self._last_atr)
+        if opened:
+            self._settle(opened, fills, trades)
 
         regime_state = self.regime.update(row)
         regime = regime_state.regime
@@ -125,8 +142,7 @@ class Engine:
                             reasons=list(regime_state.reasons))
         price = bar.close
         self._last_close = price
-        self.portfolio.mark(ts, self.symbol, price)
-        equity = self.portfolio.equity
+        equity = self.portfolio.mark(ts, self.symbol, price)
         self.risk.on_bar(ts, self.clock.day(ts), price, equity)
 
         intents = tuple(it for it in (a.on_bar(row, regime) for a in self.agents) if it is not None)
@@ -134,7 +150,9 @@ class Engine:
         position = self.portfolio.position(self.symbol)
         max_shares = self.settings.risk.max_position * equity / price if price > 0.0 else 0.0
         wanted = position if decision.hold else decision.target * max_shares
-        verdict = self.risk.check(wanted, position, price, equity, regime, row.garch_vol)
+        # GARCH sigma of one-bar returns; before its first fit, ATR as a share of price stands in.
+        bar_vol = row.garch_vol if row.garch_vol == row.garch_vol else row.atr / price
+        verdict = self.risk.check(wanted, position, price, equity, regime, bar_vol)
         orders = self._rebalance(verdict.approved, position, max_shares, decision, regime, ts)
         if not decision.hold and not orders and verdict.approved != wanted and verdict.actions:
             decision = _blocked(decision, verdict.state, verdict.actions)
@@ -144,7 +162,9 @@ class Engine:
         self._log_risk_events()
         self._log_order_events()
 
-        self._settle(self.broker.on_bar_close(bar, row.atr), fills, trades)
+        closed = self.broker.on_bar_close(bar, row.atr)
+        if closed:
+            self._settle(closed, fills, trades)
         self._last_atr = row.atr
         for change in self.adaptor.on_bar(self.rewards):
             self.events.log(ts, "weight_change", regime=change.regime.label, agent=change.agent,

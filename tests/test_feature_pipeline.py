@@ -123,6 +123,6 @@ def test_bad_bars_are_refused_with_the_bar_named() -> None:
         compute_features(broken, load_settings())
     stream = FeatureStream(load_settings())
     with pytest.raises(ValueError, match=r"expected positive prices"):
-        stream.update(Bar("TEST", datetime(2024, 3, 1, 15, tzinfo=timezone.utc), 1.0, 1.0, -1.0, 1.0, 10.0))
-    with pytest.raises(ValueError, match=r"is naive; expected a tz-aware UTC datetime"):
-        stream.update(Bar("TEST", datetime(2024, 3, 1, 15), 1.0, 1.0, 1.0, 1.0, 10.0))
+        stream.update(Bar.at("TEST", datetime(2024, 3, 1, 15, tzinfo=timezone.utc), 1.0, 1.0, -1.0, 1.0, 10.0))
+    with pytest.raises(ValueError, match=r"is naive; expected a tz-aware datetime"):
+        Bar.at("TEST", datetime(2024, 3, 1, 15), 1.0, 1.0, 1.0, 1.0, 10.0)

@@ -17,7 +17,7 @@ T0 = datetime(2024, 1, 2, 14, 30, tzinfo=timezone.utc)
 
 
 def bar(i: int, o: float, h: float, low: float, c: float, volume: float = 1e6, symbol: str = "QQQ") -> Bar:
-    return Bar(symbol, T0 + timedelta(minutes=i), o, h, low, c, volume)
+    return Bar.at(symbol, T0 + timedelta(minutes=i), o, h, low, c, volume)
 
 
 def ns(i: int) -> int:
@@ -214,7 +214,7 @@ def test_limit_fills_are_never_beyond_the_limit_nor_better_than_the_bar(
     price = o + offset
     b = broker(slippage_bps=bps)
     b.submit(limit("l", Side.BUY if buy else Side.SELL, 5.0, price))
-    fills = b.on_bar_open(Bar("QQQ", T0, o, high, low, close, 1e6), 0.0)
+    fills = b.on_bar_open(Bar.at("QQQ", T0, o, high, low, close, 1e6), 0.0)
     reached = low <= price if buy else high >= price
     assert len(fills) == (1 if reached else 0)
     for fill in fills:

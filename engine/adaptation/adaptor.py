@@ -88,10 +88,10 @@ class PolicyAdaptor:
 
 
 def bounded_simplex(values: Sequence[float], floor: float, cap: float) -> list[float]:
-    """Weights proportional to `values` as far as the bounds allow: clip(t·vᵢ, floor, cap)
-    with the one scale t that makes them sum to 1 (found by bisection; the sum is monotone
-    in t). If the bounds cannot hold together (n·floor > 1 or n·cap < 1) the equal split is
-    returned.
+    """Weights proportional to `values` as far as the bounds allow: wᵢ = clip(t·vᵢ, floor, cap)
+    with the one scale t that makes them sum to 1. The sum is piecewise linear and rising in
+    t, so t is solved exactly on the segment between two breakpoints (floor/vᵢ, cap/vᵢ). If
+    the bounds cannot hold together (n·floor > 1 or n·cap < 1) the equal split is returned.
     """
     n = len(values)
     if n == 0:
@@ -105,15 +105,17 @@ def bounded_simplex(values: Sequence[float], floor: float, cap: float) -> list[f
     def total(t: float) -> float:
         return sum(min(max(t * x, floor), cap) for x in v)
 
-    lo, hi = 0.0, 1.0
-    while total(hi) < 1.0:
-        hi *= 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if total(mid) < 1.0:
-            lo = mid
-        else:
-            hi = mid
-    out = [min(max(hi * x, floor), cap) for x in v]
-    s = sum(out)
-    return [w / s for w in out]
+    breaks = sorted({b for x in v for b in (floor / x, cap / x)})
+    lo = 0.0
+    for hi in breaks:
+        if total(hi) >= 1.0:
+            break
+        lo = hi
+    else:
+        hi = lo
+    # On [lo, hi] the free weights (strictly between the bounds) scale linearly with t.
+    mid = 0.5 * (lo + hi)
+    free = sum(x for x in v if floor < mid * x < cap)
+    pinned = sum(min(max(mid * x, floor), cap) for x in v if not floor < mid * x < cap)
+    t = (1.0 - pinned) / free if free > 0.0 else hi
+    return [min(max(t * x, floor), cap) for x in v]

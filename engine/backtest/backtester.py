@@ -74,11 +74,11 @@ class Backtester:
         events = 0
         done = 0
         cancelled = False
-        for i in range(n):
+        for i, bar, row in zip(range(n), series, frame.rows()):
             if cancel is not None and i % 256 == 0 and cancel.is_set():
                 cancelled = True
                 break
-            r = engine.advance(series.bar(i), frame.row(i))
+            r = engine.advance(bar, row)
             equity[i] = r.equity
             drawdown[i] = r.drawdown
             position[i] = r.position

@@ -2,24 +2,46 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def ns_since_epoch(ts: datetime) -> int:
+    """Exact integer nanoseconds of a tz-aware datetime (float seconds would round)."""
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {ts!r} is naive; expected a tz-aware datetime")
+    return (ts - _EPOCH) // _MICROSECOND * 1_000
+
+
 @dataclass(frozen=True, slots=True)
 class Bar:
-    """One bar. `ts` is the bar's open time, tz-aware UTC."""
+    """One bar. `ts` is the bar's open time in integer nanoseconds since the epoch, UTC:
+    exact, cheap to compare, and the unit every column and log uses; `time` shows it."""
 
     symbol: str
-    ts: datetime
+    ts: int
     open: float
     high: float
     low: float
     close: float
     volume: float
+
+    @property
+    def time(self) -> datetime:
+        return datetime.fromtimestamp(self.ts / 1e9, tz=timezone.utc)
+
+    @classmethod
+    def at(cls, symbol: str, when: datetime, open: float, high: float, low: float, close: float,
+           volume: float) -> "Bar":
+        """A bar stamped with a tz-aware datetime (naive times are refused)."""
+        return cls(symbol, ns_since_epoch(when), open, high, low, close, volume)
 
 
 @dataclass(frozen=True)
@@ -51,18 +73,15 @@ class BarSeries:
         return len(self.ts)
 
     def bar(self, i: int) -> Bar:
-        return Bar(
-            self.symbol,
-            datetime.fromtimestamp(int(self.ts[i]) / 1e9, tz=timezone.utc),
-            float(self.open[i]),
-            float(self.high[i]),
-            float(self.low[i]),
-            float(self.close[i]),
-            float(self.volume[i]),
-        )
+        return Bar(self.symbol, int(self.ts[i]), float(self.open[i]), float(self.high[i]),
+                   float(self.low[i]), float(self.close[i]), float(self.volume[i]))
 
     def __iter__(self) -> Iterator[Bar]:
-        return (self.bar(i) for i in range(len(self)))
+        # Columns to Python lists once: far cheaper than indexing numpy per bar.
+        symbol = self.symbol
+        cols = (self.ts.tolist(), self.open.tolist(), self.high.tolist(), self.low.tolist(),
+                self.close.tolist(), self.volume.tolist())
+        return (Bar(symbol, *values) for values in zip(*cols))
 
     def slice(self, start: int, stop: int) -> "BarSeries":
         phase = None if self.phase is None else self.phase[start:stop]

@@ -2,7 +2,8 @@
 from engine.execution.broker import Broker
 from engine.execution.costs import CostModel, slipped_price
 from engine.execution.orders import Fill, Order, OrderEvent, OrderStatus, OrderType, Side, order_problem
-from engine.execution.paper import PaperBroker, ns_since_epoch
+from engine.data.bar import ns_since_epoch
+from engine.execution.paper import PaperBroker
 
 __all__ = [
     "Broker", "CostModel", "Fill", "Order", "OrderEvent", "OrderStatus", "OrderType", "PaperBroker", "Side",

@@ -26,24 +26,16 @@ Fill.ts is the open time of the bar on which the fill happened, in ns UTC (the B
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 
 from engine.config import ExecutionSettings
 from engine.data.bar import Bar
 from engine.execution.costs import CostModel, slipped_price
 from engine.execution.orders import Fill, Order, OrderEvent, OrderStatus, OrderType, Side, order_problem
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
 _NO_FILLS: tuple[Fill, ...] = ()
 # Enum member lookups cost ~0.1 us each on Python 3.11; the matching loop uses these aliases.
 _MARKET, _BUY = OrderType.MARKET, Side.BUY
 _ACCEPTED, _PARTIAL, _FILLED = OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED
-
-
-def ns_since_epoch(ts: datetime) -> int:
-    """Exact integer nanoseconds of a tz-aware datetime (float seconds would round)."""
-    return (ts - _EPOCH) // _MICROSECOND * 1_000
 
 
 @dataclass(slots=True)
@@ -68,7 +60,7 @@ class PaperBroker:
         self._finished: dict[str, OrderStatus] = {}   # ids stay unique after an order is done
         self._events: list[OrderEvent] = []
         self._bar: Bar | None = None                  # the broker's clock: the latest bar seen
-        self._budget: dict[str, tuple[datetime, float]] = {}  # symbol -> (bar ts, volume left)
+        self._budget: dict[str, tuple[int, float]] = {}  # symbol -> (bar ts, volume left)
 
     # --- requests -------------------------------------------------------------------------
 
@@ -125,7 +117,7 @@ class PaperBroker:
 
     def _match(self, bar: Bar, atr: float, *, at_open: bool) -> tuple[Fill, ...]:
         fills: list[Fill] = []
-        ts = ns_since_epoch(bar.ts)
+        ts = bar.ts
         for working in list(self._working.values()):
             order = working.order
             if order.symbol != bar.symbol:
@@ -203,4 +195,4 @@ class PaperBroker:
         return event
 
     def _now(self) -> int:
-        return 0 if self._bar is None else ns_since_epoch(self._bar.ts)
+        return 0 if self._bar is None else self._bar.ts

@@ -14,7 +14,6 @@ Inputs for each column (periods from `settings.features`):
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 import numpy as np
 
@@ -31,7 +30,6 @@ from engine.features.regression import RegressionStream, rolling_regression
 from engine.features.volatility_rank import VolatilityRankStream, volatility_rank
 
 _NAN = float("nan")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _check_bars(series: BarSeries) -> None:
@@ -111,10 +109,10 @@ class FeatureStream:
         o, h, l, c, v = bar.open, bar.high, bar.low, bar.close, bar.volume
         if not (0 < l <= h and o > 0 and c > 0 and v >= 0):
             raise ValueError(
-                f"{bar.symbol} bar at {bar.ts.isoformat()}: open {o!r} high {h!r} low {l!r} close {c!r} volume {v!r}; "
+                f"{bar.symbol} bar at {bar.time.isoformat()}: open {o!r} high {h!r} low {l!r} close {c!r} volume {v!r}; "
                 "expected positive prices, high >= low and volume >= 0"
             )
-        ts = _ns(bar)
+        ts = bar.ts
         atr = self._atr.update(h, l, c)
         directional = self._adx.update(h, l, c)
         regression = self._regression.update(c)
@@ -136,10 +134,3 @@ class FeatureStream:
     def open_gaps(self) -> tuple[Gap, ...]:
         """The live (open or partially filled) fair value gaps, oldest first."""
         return self._gaps.open_gaps()
-
-
-def _ns(bar: Bar) -> int:
-    if bar.ts.tzinfo is None:
-        raise ValueError(f"{bar.symbol} bar ts {bar.ts!r} is naive; expected a tz-aware UTC datetime")
-    delta = bar.ts - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
