@@ -6,7 +6,7 @@ import sys
 from importlib import import_module
 
 # Each module registers one sub-command with `register(subparsers)`.
-COMMAND_MODULES = ("app.commands.data", "app.commands.regime", "app.commands.backtest")
+COMMAND_MODULES = ("app.commands.gui", "app.commands.data", "app.commands.regime", "app.commands.backtest")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,10 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv or ["gui"])
     try:
         return int(args.run(args) or 0)
     except (ValueError, OSError) as exc:

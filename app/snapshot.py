@@ -35,6 +35,8 @@ class EventRow:
     ts: int
     type: str               # e.g. regime_flip, risk_event, order, fill, kill_switch, weight_change
     text: str
+    rule: str = ""          # for risk events: the rule (daily_loss_limit, circuit_breaker, ...)
+    what: str = ""          # ... and what happened (hit, tripped, halted, killed, ...)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from engine.adaptation.adaptor import PolicyAdaptor
 from engine.adaptation.rewards import RewardTracker
@@ -154,7 +155,11 @@ class Engine:
         bar_vol = row.garch_vol if row.garch_vol == row.garch_vol else row.atr / price
         verdict = self.risk.check(wanted, position, price, equity, regime, bar_vol)
         orders = self._rebalance(verdict.approved, position, max_shares, decision, regime, ts)
-        if not decision.hold and not orders and verdict.approved != wanted and verdict.actions:
+        band = self.settings.policy.rebalance_band * max_shares
+        if (not decision.hold and not orders and verdict.actions
+                and float(math.trunc(verdict.approved)) == position
+                and _needs_trade(float(math.trunc(wanted)), position, band)):
+            # The policy wanted a trade and risk held the position where it was.
             decision = _blocked(decision, verdict.state, verdict.actions)
             if decision.confidence >= HIGH_CONFIDENCE and verdict.state is not TradingState.HALTED:
                 self.events.log(ts, "no_trade_high_confidence", confidence=decision.confidence,
@@ -286,6 +291,63 @@ class Engine:
         self.risk.rearm(confirm)
         self.events.log(self._last_ts, "rearm", confirmed=confirm)
         self._log_risk_events()
+
+    # -- checkpoint accessors (engine.persistence.checkpoint) -----------------------------
+    @property
+    def order_prefix(self) -> str:
+        return self._order_prefix
+
+    def use_order_prefix(self, prefix: str) -> None:
+        """Client order ids become `<prefix>-<n>`: a session keeps one prefix across restarts."""
+        if not isinstance(prefix, str) or not prefix.strip():
+            raise ValueError(f"order prefix = {prefix!r}: expected a non-empty string")
+        self._order_prefix = prefix
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The engine's own counters and attribution, which replaying bars through `warm` cannot
+        rebuild, plus the adaptor's private schedule; plain JSON types (None for NaN)."""
+        next_order = next(self._order_ids)
+        self._order_ids = itertools.count(next_order)  # reading a count consumes it: put it back
+        return {
+            "index": self.index, "last_ts": self._last_ts,
+            "last_atr": _plain(self._last_atr), "last_close": _plain(self._last_close),
+            "order_prefix": self._order_prefix, "next_order": next_order,
+            "entry_shares": [[agent, share] for agent, share in self._entry_shares],
+            "order_shares": {oid: [[a, s] for a, s in shares] for oid, shares in self._order_shares.items()},
+            "pnl_stats": [self._pnl_n, self._pnl_mean, self._pnl_m2],
+            "adaptor_bars": self.adaptor._bars,
+            "adaptor_reported": {r.label: dict(w) for r, w in self.adaptor._reported.items()},
+        }
+
+    def restore_checkpoint_state(self, state: dict[str, Any]) -> None:
+        """Load what `checkpoint_state` wrote (after `adaptor.restore`, which resets its reports)."""
+        missing = sorted(_CHECKPOINT_KEYS - set(state))
+        if missing:
+            raise ValueError(f"engine checkpoint state: missing keys {missing}")
+        self.index = int(state["index"])
+        self._last_ts = int(state["last_ts"])
+        self._last_atr = math.nan if state["last_atr"] is None else float(state["last_atr"])
+        self._last_close = math.nan if state["last_close"] is None else float(state["last_close"])
+        self.use_order_prefix(state["order_prefix"])
+        self._order_ids = itertools.count(int(state["next_order"]))
+        self._entry_shares = tuple((str(a), float(s)) for a, s in state["entry_shares"])
+        self._order_shares = {str(oid): tuple((str(a), float(s)) for a, s in shares)
+                              for oid, shares in state["order_shares"].items()}
+        n, mean, m2 = state["pnl_stats"]
+        self._pnl_n, self._pnl_mean, self._pnl_m2 = int(n), float(mean), float(m2)
+        self.adaptor._bars = int(state["adaptor_bars"])
+        for label, weights in state["adaptor_reported"].items():
+            self.adaptor._reported[Regime.parse(label)].update({a: float(w) for a, w in weights.items()})
+
+
+_CHECKPOINT_KEYS = frozenset({
+    "index", "last_ts", "last_atr", "last_close", "order_prefix", "next_order", "entry_shares",
+    "order_shares", "pnl_stats", "adaptor_bars", "adaptor_reported",
+})
+
+
+def _plain(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _needs_trade(approved: float, position: float, band: float) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, String, create_engine, event, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 STATE_DIR = Path(__file__).resolve().parent.parent.parent / "state"
@@ -67,8 +68,18 @@ class Database:
             yield session
 
     def create_tables(self) -> None:
-        """Create every table declared on `Base` that does not exist yet."""
-        Base.metadata.create_all(self.engine)
+        """Create every table declared on `Base` that does not exist yet.
+
+        Two connections (the GUI and the engine thread, or two processes) opening a new file
+        at once can both see a table missing; the loser's CREATE fails, and a second pass
+        then finds every table in place.
+        """
+        try:
+            Base.metadata.create_all(self.engine)
+        except OperationalError as exc:
+            if "already exists" not in str(exc):
+                raise
+            Base.metadata.create_all(self.engine)
 
     def schema_version(self, component: str) -> int | None:
         with self.session() as session:
