@@ -55,19 +55,41 @@ class FVGSettings(Section):
 
 
 class RegimeSettings(Section):
-    adx_trend: Positive = 25.0
-    hurst_trend: Fraction = 0.55
-    hurst_mean_reversion: Fraction = 0.45
-    vol_high_pct: Fraction = 0.80
-    vol_low_pct: Fraction = 0.20
-    min_dwell_bars: Annotated[int, Field(ge=1, le=10_000)] = 10
+    # Each feature's evidence rises linearly from its first level (none) to its second (full);
+    # see engine/regime/scores.py. Tuned on synthetic QQQ seeds 1-6, MSFT and IWM seed 1.
+    adx_range: Positive = 13.0
+    adx_trend: Positive = 20.0
+    hurst_mean_reversion: Fraction = 0.35
+    hurst_trend: Fraction = 0.80
+    rsi_range: NonNegative = 4.0          # distance of RSI from 50
+    rsi_trend: Positive = 22.0
+    slope_range: NonNegative = 0.02       # |regression slope| per bar, in ATRs
+    slope_trend: Positive = 0.12
+    vol_baseline_bars: Annotated[int, Field(ge=20, le=100_000)] = 1_950
+    vol_ratio_compressed: Positive = 0.60  # ATR/close as a multiple of its baseline median
+    vol_ratio_normal: Positive = 0.75
+    vol_ratio_expanding: Positive = 1.00
+    vol_ratio_expanded: Positive = 1.60
+    activity_window_bars: Annotated[int, Field(ge=2, le=10_000)] = 30
+    displacement_body: Fraction = 0.60
+    displacement_quiet: Fraction = 0.26   # share of the window's bars that were displacement candles
+    displacement_busy: Fraction = 0.40
+    gaps_quiet: Fraction = 0.12           # share of the window's bars that completed a fair value gap
+    gaps_busy: Fraction = 0.20
+    switch_margin: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15
+    min_dwell_bars: Annotated[int, Field(ge=1, le=10_000)] = 1
 
     @model_validator(mode="after")
     def _ordered(self) -> "RegimeSettings":
-        if self.hurst_mean_reversion >= self.hurst_trend:
-            raise ValueError("hurst_mean_reversion must be below hurst_trend")
-        if self.vol_low_pct >= self.vol_high_pct:
-            raise ValueError("vol_low_pct must be below vol_high_pct")
+        pairs = (
+            ("adx_range", "adx_trend"), ("hurst_mean_reversion", "hurst_trend"), ("rsi_range", "rsi_trend"),
+            ("slope_range", "slope_trend"), ("vol_ratio_compressed", "vol_ratio_normal"),
+            ("vol_ratio_normal", "vol_ratio_expanding"), ("vol_ratio_expanding", "vol_ratio_expanded"),
+            ("displacement_quiet", "displacement_busy"), ("gaps_quiet", "gaps_busy"),
+        )
+        for low, high in pairs:
+            if getattr(self, low) >= getattr(self, high):
+                raise ValueError(f"{low} ({getattr(self, low)!r}) must be below {high} ({getattr(self, high)!r})")
         return self
 
 
@@ -140,6 +162,26 @@ class RiskSettings(Section):
         return self
 
 
+class IBKRSettings(Section):
+    """Interactive Brokers (TWS / IB Gateway) connection for the live broker and bar feed."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65_535)] = 7497    # TWS paper; 7496 TWS live, 4002/4001 Gateway
+    client_id: Annotated[int, Field(ge=0)] = 1
+    account: str = ""                                       # "" = the only managed account
+    connect_timeout: Positive = 10.0
+    reconnect_initial: Positive = 1.0                       # seconds before the first retry, doubling ...
+    reconnect_max: Positive = 60.0                          # ... up to this
+    cash_tolerance: NonNegative = 0.01                      # cash difference that still reconciles
+
+    @model_validator(mode="after")
+    def _backoff_ordered(self) -> "IBKRSettings":
+        if self.reconnect_initial > self.reconnect_max:
+            raise ValueError(f"reconnect_initial ({self.reconnect_initial!r}) must not exceed "
+                             f"reconnect_max ({self.reconnect_max!r})")
+        return self
+
+
 class ExecutionSettings(Section):
     fill: Literal["next_open", "close"] = "next_open"
     slippage_bps: NonNegative = 1.0
@@ -147,6 +189,7 @@ class ExecutionSettings(Section):
     commission_per_share: NonNegative = 0.005
     commission_bps: NonNegative = 0.0
     max_volume_share: Annotated[float | None, Field(gt=0.0, le=1.0)] = None
+    ibkr: IBKRSettings = IBKRSettings()
 
 
 class PortfolioSettings(Section):
@@ -157,6 +200,19 @@ class DataSettings(Section):
     symbol: str = "QQQ"
     timezone: str = "America/New_York"
     cache_path: str = "state/bars.sqlite"
+    # Polygon / Finnhub clients: per-request timeout, retries of 429/5xx/timeouts (waits
+    # 1, 2, 4 .. s or the server's Retry-After), and how long a news sentiment stays fresh.
+    http_timeout_seconds: Positive = 10.0
+    http_max_retries: Annotated[int, Field(ge=0, le=20)] = 6
+    sentiment_max_age_minutes: Annotated[int, Field(ge=0, le=10_080)] = 15
+
+
+class MetricsSettings(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65_535)] = 9108
+    # The endpoint has no authentication: binding beyond loopback must be asked for.
+    allow_remote: bool = False
 
 
 class Settings(Section):
@@ -170,6 +226,7 @@ class Settings(Section):
     risk: RiskSettings = RiskSettings()
     execution: ExecutionSettings = ExecutionSettings()
     portfolio: PortfolioSettings = PortfolioSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="python")

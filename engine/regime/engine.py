@@ -1,15 +1,12 @@
 """RegimeEngine: deterministic rules that name the market's regime on every bar.
 
-Order of the rules (the first that holds decides):
-1. volatility percentile >= vol_high_pct, or above the median with a fresh fair value gap
-   -> EXPANSION
-2. volatility percentile <= vol_low_pct -> COMPRESSION
-3. ADX >= adx_trend, or Hurst >= hurst_trend with a clean regression fit (R² >= 0.5)
-   -> TREND
-4. otherwise -> MEAN_REVERSION (most confident when Hurst <= hurst_mean_reversion)
-A raw verdict must hold for `min_dwell_bars` consecutive bars before the engine adopts
-it, so the regime does not flip-flop on noise. Until the features are warm the engine
-reports COMPRESSION with zero confidence (no edge is claimed).
+Each bar, `scores.regime_scores` gives every regime a score in [0, 1] from the evidence
+(engine/regime/evidence.py); the highest names the raw verdict. Hysteresis keeps the
+regime from flip-flopping on noise: a challenger takes over only when its score beats the
+current regime's by `switch_margin` on `min_dwell_bars` consecutive bars. The confidence is
+the current regime's lead over the best other score (0 when it is only held by hysteresis).
+Until every input is warm the engine keeps its regime (COMPRESSION at the start) with zero
+confidence: no edge is claimed.
 """
 from __future__ import annotations
 
@@ -19,9 +16,12 @@ import numpy as np
 
 from engine.config import RegimeSettings
 from engine.features.frame import FeatureFrame, FeatureRow
+from engine.regime.evidence import EVIDENCE_FIELDS, Evidence, EvidenceStream, evidence_columns, missing
 from engine.regime.regime import Regime
+from engine.regime.scores import calm, regime_scores, trend_strength
 
-_EXP, _COMP, _TREND, _MR = int(Regime.EXPANSION), int(Regime.COMPRESSION), int(Regime.TREND), int(Regime.MEAN_REVERSION)
+_START = Regime.COMPRESSION
+_N = len(Regime)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,80 +32,143 @@ class RegimeState:
     flipped: bool           # the regime changed on this bar
 
 
-def _clip01(x: float) -> float:
-    return 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
+class _Hysteresis:
+    """The switching rule, shared by the streaming and the vectorised path."""
+
+    __slots__ = ("margin", "dwell", "current", "_challenger", "_run")
+
+    def __init__(self, s: RegimeSettings) -> None:
+        self.margin = s.switch_margin
+        self.dwell = s.min_dwell_bars
+        self.current = int(_START)
+        self._challenger = -1
+        self._run = 0
+
+    @property
+    def pending(self) -> bool:
+        """A challenger has led by the margin on the latest bars but not yet long enough."""
+        return self._run > 0
+
+    def step(self, best: int, best_score: float, current_score: float) -> bool:
+        """Feed one warm bar: the argmax of its scores, that score and the current regime's.
+
+        True when the regime switched on this bar.
+        """
+        if best == self.current or best_score < current_score + self.margin:
+            self._challenger, self._run = -1, 0
+            return False
+        if best == self._challenger:
+            self._run += 1
+        else:
+            self._challenger, self._run = best, 1
+        if self._run < self.dwell:
+            return False
+        self.current, self._challenger, self._run = best, -1, 0
+        return True
 
 
 class RegimeEngine:
     def __init__(self, settings: RegimeSettings) -> None:
         self.s = settings
-        self.current = Regime.COMPRESSION
-        self._candidate = -1
-        self._run = 0
+        self._evidence = EvidenceStream(settings)
+        self._switch = _Hysteresis(settings)
 
-    # -- one bar ------------------------------------------------------------------------
-    def raw(self, row: FeatureRow) -> tuple[int, float, tuple[str, ...]]:
-        """The rule verdict for one bar, before hysteresis: (code, confidence, reasons)."""
-        s = self.s
-        vr, adx, hurst, r2 = row.vol_rank, row.adx, row.hurst, row.reg_r2
-        if vr != vr or adx != adx or hurst != hurst:
-            return _COMP, 0.0, ("features warming up",)
-        if vr >= s.vol_high_pct or (vr >= 0.5 and row.fvg_new != 0.0):
-            conf = 0.5 + 0.5 * _clip01((vr - 0.5) / (1.0 - 0.5))
-            why = f"volatility percentile {vr:.2f}" + (", new fair value gap" if row.fvg_new != 0.0 else "")
-            return _EXP, conf, (why,)
-        if vr <= s.vol_low_pct:
-            return _COMP, 0.5 + 0.5 * _clip01((s.vol_low_pct - vr) / s.vol_low_pct), (f"volatility percentile {vr:.2f}",)
-        if adx >= s.adx_trend or (hurst >= s.hurst_trend and r2 >= 0.5):
-            conf = 0.5 + 0.25 * _clip01((adx - s.adx_trend) / s.adx_trend) + 0.25 * _clip01((hurst - 0.5) / 0.2)
-            return _TREND, conf, (f"ADX {adx:.1f}", f"Hurst {hurst:.2f}")
-        conf = 0.5 + 0.5 * _clip01((s.hurst_trend - hurst) / (s.hurst_trend - s.hurst_mean_reversion) / 2.0)
-        return _MR, conf, (f"ADX {adx:.1f}", f"Hurst {hurst:.2f}")
+    @property
+    def current(self) -> Regime:
+        return Regime(self._switch.current)
 
     def update(self, row: FeatureRow) -> RegimeState:
-        code, conf, reasons = self.raw(row)
-        flipped = self._dwell(code)
-        return RegimeState(self.current, conf if code == self.current else 1.0 - conf, reasons, flipped)
+        """The regime after this bar, with its confidence and the reasons that decided it."""
+        ev = self._evidence.update(row)
+        cold = missing(ev)
+        if cold:
+            return RegimeState(self.current, 0.0, (f"features warming up: {', '.join(cold)}",), False)
+        scores = [float(x) for x in regime_scores(ev, self.s)]
+        best = max(range(_N), key=scores.__getitem__)
+        flipped = self._switch.step(best, scores[best], scores[self._switch.current])
+        current = self._switch.current
+        lead = scores[current] - max(x for k, x in enumerate(scores) if k != current)
+        return RegimeState(Regime(current), max(lead, 0.0), explain(ev, scores, current, best, self.s), flipped)
 
-    def _dwell(self, code: int) -> bool:
-        if code == self.current:
-            self._candidate, self._run = -1, 0
-            return False
-        if code == self._candidate:
-            self._run += 1
-        else:
-            self._candidate, self._run = code, 1
-        if self._run >= self.s.min_dwell_bars:
-            self.current = Regime(code)
-            self._candidate, self._run = -1, 0
-            return True
-        return False
-
-    # -- a whole series -----------------------------------------------------------------
     def classify_frame(self, frame: FeatureFrame) -> np.ndarray:
-        """Regime codes (int8) for every bar, identical to calling `update` bar by bar."""
-        raw = raw_codes(frame, self.s)
-        out = np.empty(len(raw), dtype=np.int8)
-        for i, code in enumerate(raw.tolist()):
-            self._dwell(code)
-            out[i] = self.current
-        return out
+        """Regime codes (int8) for every bar, identical to a fresh engine's `update` bar by bar.
+
+        Runs on its own state: the streaming state of this engine is neither read nor changed.
+        """
+        scores, warm = _score_columns(frame, self.s)
+        best = np.where(warm, np.argmax(scores, axis=1), -1).tolist()
+        switch = _Hysteresis(self.s)
+        starts, codes = [0], [switch.current]
+        for i, b in enumerate(best):
+            # Cold bars leave the state alone, as in `update`; on a warm bar whose best is the
+            # current regime with no challenger pending, `step` would change nothing.
+            if b >= 0 and (b != switch.current or switch.pending):
+                if switch.step(b, scores[i, b], scores[i, switch.current]):
+                    starts.append(i)
+                    codes.append(b)
+        lengths = np.diff(np.append(starts, len(best)))
+        return np.repeat(np.array(codes, dtype=np.int8), lengths)
+
+
+def _score_columns(frame: FeatureFrame, s: RegimeSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(n x 4 scores, warm mask) for a whole frame."""
+    ev = evidence_columns(frame, s)
+    warm = np.ones(len(frame), dtype=bool)
+    for name in EVIDENCE_FIELDS:
+        warm &= ~np.isnan(getattr(ev, name))
+    with np.errstate(invalid="ignore"):
+        scores = np.column_stack(regime_scores(ev, s))
+    return scores, warm
 
 
 def raw_codes(frame: FeatureFrame, s: RegimeSettings) -> np.ndarray:
-    """Vectorised form of `RegimeEngine.raw` (codes only)."""
-    vr, adx, hurst, r2, fvg_new = frame["vol_rank"], frame["adx"], frame["hurst"], frame["reg_r2"], frame["fvg_new"]
-    with np.errstate(invalid="ignore"):
-        warm = np.isnan(vr) | np.isnan(adx) | np.isnan(hurst)
-        expansion = (vr >= s.vol_high_pct) | ((vr >= 0.5) & (fvg_new != 0.0))
-        compression = vr <= s.vol_low_pct
-        trend = (adx >= s.adx_trend) | ((hurst >= s.hurst_trend) & (r2 >= 0.5))
-    codes = np.where(expansion, _EXP, np.where(compression, _COMP, np.where(trend, _TREND, _MR)))
-    return np.where(warm, _COMP, codes).astype(np.int8)
+    """The verdict of the scores alone (before hysteresis) per bar; COMPRESSION while warming up."""
+    scores, warm = _score_columns(frame, s)
+    return np.where(warm, np.argmax(np.nan_to_num(scores, nan=-1.0), axis=1), int(_START)).astype(np.int8)
+
+
+def explain(ev: Evidence, scores: list[float], current: int, best: int, s: RegimeSettings) -> tuple[str, ...]:
+    """The reasons behind a verdict: the scores, then each deciding feature against its levels."""
+    labels = [r.label for r in Regime]
+    reasons = ["scores " + ", ".join(f"{label} {x:.2f}" for label, x in zip(labels, scores))]
+    if best != current:
+        reasons.append(f"{labels[best]} leads by {scores[best] - scores[current]:.2f}, "
+                       f"not the {s.switch_margin:.2f} margin on {s.min_dwell_bars} bar(s) a switch needs")
+    vol = (f"volatility {ev.vol_ratio:.2f}x its {s.vol_baseline_bars}-bar median "
+           f"(compressed <= {s.vol_ratio_compressed:.2f}, normal >= {s.vol_ratio_normal:.2f})")
+    regime = Regime(current)
+    if regime is Regime.COMPRESSION:
+        reasons.append(vol)
+    elif regime is Regime.EXPANSION:
+        w = s.activity_window_bars
+        reasons += [
+            f"displacement candles {ev.displacement:.0%} of the last {w} bars "
+            f"(quiet <= {s.displacement_quiet:.0%}, busy >= {s.displacement_busy:.0%})",
+            f"new fair value gaps on {ev.gaps:.0%} of the last {w} bars "
+            f"(quiet <= {s.gaps_quiet:.0%}, busy >= {s.gaps_busy:.0%})",
+            f"volatility {ev.vol_ratio:.2f}x its {s.vol_baseline_bars}-bar median "
+            f"(expanding >= {s.vol_ratio_expanding:.2f}, expanded >= {s.vol_ratio_expanded:.2f})",
+        ]
+    else:
+        reasons += [
+            f"trend strength {float(trend_strength(ev, s)):.2f} with volatility calm {float(calm(ev, s)):.2f}",
+            f"ADX {ev.adx:.1f} (range <= {s.adx_range:g}, trend >= {s.adx_trend:g})",
+            f"Hurst {ev.hurst:.2f} (mean reverting <= {s.hurst_mean_reversion:g}, trending >= {s.hurst_trend:g})",
+            f"|RSI - 50| {ev.rsi_tilt:.1f} (range <= {s.rsi_range:g}, trend >= {s.rsi_trend:g})",
+            f"regression slope {ev.slope_atr:.3f} ATR/bar (range <= {s.slope_range:g}, trend >= {s.slope_trend:g})",
+            vol,
+        ]
+    return tuple(reasons)
 
 
 def confusion_matrix(true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """4x4 counts, rows = true regime, columns = predicted, in Regime code order."""
-    m = np.zeros((len(Regime), len(Regime)), dtype=np.int64)
+    true, predicted = np.asarray(true), np.asarray(predicted)
+    if true.shape != predicted.shape or true.ndim != 1:
+        raise ValueError(f"confusion_matrix needs two 1-D arrays of equal length, got shapes {true.shape} and {predicted.shape}")
+    for name, codes in (("true", true), ("predicted", predicted)):
+        if codes.size and (codes.min() < 0 or codes.max() >= _N):
+            raise ValueError(f"confusion_matrix {name} codes span {codes.min()}..{codes.max()}; expected Regime codes 0..{_N - 1}")
+    m = np.zeros((_N, _N), dtype=np.int64)
     np.add.at(m, (true.astype(np.int64), predicted.astype(np.int64)), 1)
     return m
