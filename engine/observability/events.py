@@ -19,6 +19,8 @@ from typing import Any
 EVENT_TYPES = (
     "regime_flip", "risk_event", "weight_change", "outlier_pnl", "no_trade_high_confidence",
     "order", "order_rejected", "fill", "trade_closed", "kill_switch", "rearm", "engine_error",
+    # the live loop (engine.live.loop): session start/resume/stop and the daily tasks
+    "session", "pre_market", "mid_day", "daily_summary",
 )
 
 

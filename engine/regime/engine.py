@@ -10,7 +10,8 @@ confidence: no edge is claimed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,10 +27,17 @@ _N = len(Regime)
 
 @dataclass(frozen=True, slots=True)
 class RegimeState:
+    """The regime after one bar. `reasons` are written only when someone reads them: a
+    backtest steps hundreds of thousands of bars and reads the reasons of a few flips."""
+
     regime: Regime
     confidence: float
-    reasons: tuple[str, ...]
     flipped: bool           # the regime changed on this bar
+    _why: Callable[[], tuple[str, ...]] = field(compare=False, repr=False)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return self._why()
 
 
 class _Hysteresis:
@@ -82,13 +90,15 @@ class RegimeEngine:
         ev = self._evidence.update(row)
         cold = missing(ev)
         if cold:
-            return RegimeState(self.current, 0.0, (f"features warming up: {', '.join(cold)}",), False)
+            why = (f"features warming up: {', '.join(cold)}",)
+            return RegimeState(self.current, 0.0, False, lambda: why)
         scores = [float(x) for x in regime_scores(ev, self.s)]
         best = max(range(_N), key=scores.__getitem__)
         flipped = self._switch.step(best, scores[best], scores[self._switch.current])
         current = self._switch.current
         lead = scores[current] - max(x for k, x in enumerate(scores) if k != current)
-        return RegimeState(Regime(current), max(lead, 0.0), explain(ev, scores, current, best, self.s), flipped)
+        s = self.s
+        return RegimeState(Regime(current), max(lead, 0.0), flipped, lambda: explain(ev, scores, current, best, s))
 
     def classify_frame(self, frame: FeatureFrame) -> np.ndarray:
         """Regime codes (int8) for every bar, identical to a fresh engine's `update` bar by bar.

@@ -1,0 +1,196 @@
+"""`futbot live`: a crash-safe trading session, headless or in a terminal.
+
+With `--broker paper` the session trades the embedded synthetic replay through the paper
+broker, writing everything under the state directory (the SQLite database and one JSONL
+event log per session) so the GUI can open it afterwards. Running the same command again
+resumes the session where it stopped, whether it was stopped cleanly or killed. Ctrl-C and
+SIGTERM stop after the bar in hand is committed, and the command exits 0.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from engine.config import Settings, load_settings, validate
+from engine.engine import Engine, StepResult
+from engine.live.feeds import ReplayFeed
+from engine.live.loop import LiveTradingLoop, LoopSummary
+from engine.observability.events import Event, EventLogger, iso
+from engine.persistence.db import STATE_DIR, Database
+from engine.persistence.session_store import SessionStore
+
+_SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+IBKR_NOT_WIRED = "IBKR broker not wired yet in this command"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("live", help="run a crash-safe trading session (paper broker on the embedded replay)")
+    p.add_argument("--broker", choices=("paper", "ibkr"), default="paper", help="paper (default) or ibkr")
+    p.add_argument("--symbol", default=None, help="symbol (a synthetic profile: QQQ, SPY, AAPL, MSFT, IWM)")
+    p.add_argument("--config", type=Path, help="YAML settings overriding config/settings.yaml")
+    p.add_argument("--state-dir", type=Path, default=STATE_DIR,
+                   help="where the database and the event logs go (default: the project's state/)")
+    p.add_argument("--session", default=None,
+                   help="session name; an existing session resumes (default: paper-SYMBOL-DAYSd-sSEED)")
+    p.add_argument("--replay-speed", type=replay_speed, default=60.0, metavar="N|max",
+                   help="replay at N times real time, or 'max' (default 60: one 1-minute bar a second)")
+    p.add_argument("--days", type=int, default=5, help="synthetic trading days to replay (default 5)")
+    p.add_argument("--seed", type=int, default=7, help="synthetic seed (default 7)")
+    p.add_argument("--headless", action="store_true", help="log lines only, no live status line (for services)")
+    p.set_defaults(run=run)
+
+
+def replay_speed(text: str) -> float | None:
+    if text.strip().lower() == "max":
+        return None
+    try:
+        speed = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"replay speed {text!r}: expected a number > 0 or 'max'") from None
+    if not 0.0 < speed < float("inf"):
+        raise argparse.ArgumentTypeError(f"replay speed {text!r}: expected a number > 0 or 'max'")
+    return speed
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.broker == "ibkr":
+        return _ibkr_not_wired()
+    if args.days < 1:
+        raise ValueError(f"--days {args.days}: expected at least 1 trading day")
+    settings = _settings(args)
+    symbol = settings.data.symbol
+    name = args.session or f"paper-{symbol}-{args.days}d-s{args.seed}"
+    if not _SESSION_NAME.fullmatch(name):
+        raise ValueError(f"--session {name!r}: expected letters, digits, '.', '_' or '-' (at most 100)")
+
+    from engine.data.synthetic import generate_bars
+
+    series = generate_bars(symbol, days=args.days, seed=args.seed)
+    state_dir: Path = args.state_dir
+    events = EventLogger(state_dir / "events" / f"{name}.jsonl", keep=1_000)
+    db = Database(state_dir / "futbot.sqlite")
+    console = Console(headless=args.headless)
+    loop = LiveTradingLoop(
+        Engine(settings, events=events), ReplayFeed(series, args.replay_speed), SessionStore(db), name,
+        broker="paper", feed_name=f"synthetic {symbol} days={args.days} seed={args.seed}",
+        on_step=console.step, on_events=console.events,
+    )
+    try:
+        summary = run_until_signalled(loop)
+    finally:
+        console.close()
+        events.close()
+        db.close()
+    print(summary_line(summary), flush=True)
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    base = load_settings(args.config).to_dict()
+    if args.symbol:
+        base["data"]["symbol"] = args.symbol
+    return validate(base)
+
+
+def _ibkr_not_wired() -> int:
+    if importlib.util.find_spec("engine.execution.ibkr") is None:
+        why = "engine/execution/ibkr.py (IBKRBroker) is not in this build"
+    else:
+        why = "IBKRBroker exists, but this command has no IB bar feed or connection options yet"
+    print(f"futbot live: error: {IBKR_NOT_WIRED}: {why}; use --broker paper", file=sys.stderr)
+    return 2
+
+
+def run_until_signalled(loop: LiveTradingLoop) -> LoopSummary:
+    """Run the loop in a worker thread; SIGINT/SIGTERM on the main thread ask it to stop.
+
+    The main thread only waits, so a signal handler never interrupts the loop halfway
+    through a step or a commit.
+    """
+    outcome: list[LoopSummary | BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(loop.run())
+        except BaseException as exc:  # handed to the main thread, which re-raises it
+            outcome.append(exc)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        loop.stop()
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    worker = threading.Thread(target=work, name="futbot-live", daemon=True)
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def summary_line(s: LoopSummary) -> str:
+    how = "stopped on request" if s.stopped else "feed finished"
+    resumed = "new session" if s.resumed_from is None else f"resumed after bar {s.resumed_from + 1} ({s.warmed} re-fed)"
+    return (f"session {s.session}: {how}; {resumed}; {s.steps:,} bars traded, {s.last_index + 1:,} in all; "
+            f"equity {s.equity:,.2f}")
+
+
+class Console:
+    """Log lines for the session events and daily summaries; a status line when not headless."""
+
+    def __init__(self, headless: bool) -> None:
+        self.status = not headless and sys.stderr.isatty()
+        self._shown = 0.0
+
+    def events(self, events: list[Event]) -> None:
+        for e in events:
+            line = describe(e)
+            if line is not None:
+                self._clear()
+                print(line, flush=True)
+
+    def step(self, r: StepResult) -> None:
+        now = time.monotonic()
+        if not self.status or now - self._shown < 0.25:
+            return
+        self._shown = now
+        sys.stderr.write(f"\r{iso(r.ts)}  {r.regime.regime.label:<14} {r.trading_state.value:<8} "
+                         f"pos {r.position:+8,.0f}  equity {r.equity:,.2f}  dd {r.drawdown:+.2%}   ")
+        sys.stderr.flush()
+
+    def _clear(self) -> None:
+        if self.status and self._shown:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+
+    def close(self) -> None:
+        self._clear()
+
+
+def describe(e: Event) -> str | None:
+    """One readable line for the events an operator follows; None for the rest."""
+    p = e.payload
+    if e.type == "session":
+        return f"{iso(e.ts)} session {p['session']}: {p['what']} at bar {p['step'] + 1}"
+    if e.type == "pre_market":
+        failed = f"; FAILED: {', '.join(p['failed'])}" if p["failed"] else ""
+        return f"{p['day']} pre-market: {p['passed']}/{p['passed'] + len(p['failed'])} checks passed{failed}"
+    if e.type == "daily_summary":
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in p["regime_shares"].items() if v)
+        return (f"{p['day']} EOD: pnl {p['pnl']:+,.2f} ({p['return']:+.2%}), {p['trades']} trades ({p['wins']} won), "
+                f"{p['fills']} fills, {p['trading_state']}; regimes: {shares or '-'}")
+    if e.type in ("kill_switch", "rearm", "engine_error"):
+        return f"{iso(e.ts)} {e.type}: {p}"
+    return None
