@@ -6,7 +6,8 @@ import sys
 from importlib import import_module
 
 # Each module registers one sub-command with `register(subparsers)`.
-COMMAND_MODULES = ("app.commands.gui", "app.commands.data", "app.commands.regime", "app.commands.backtest")
+COMMAND_MODULES = ("app.commands.gui", "app.commands.data", "app.commands.regime", "app.commands.backtest", "app.commands.fetch",
+                   "app.commands.live")
 
 
 def build_parser() -> argparse.ArgumentParser:
