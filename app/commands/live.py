@@ -23,6 +23,7 @@ from engine.engine import Engine, StepResult
 from engine.live.feeds import ReplayFeed
 from engine.live.loop import LiveTradingLoop, LoopSummary
 from engine.observability.events import Event, EventLogger, iso
+from engine.observability.metrics import EngineMetrics, MetricsServer
 from engine.persistence.db import STATE_DIR, Database
 from engine.persistence.session_store import SessionStore
 
@@ -44,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--days", type=int, default=5, help="synthetic trading days to replay (default 5)")
     p.add_argument("--seed", type=int, default=7, help="synthetic seed (default 7)")
     p.add_argument("--headless", action="store_true", help="log lines only, no live status line (for services)")
+    p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                   help="serve Prometheus metrics on 127.0.0.1:PORT (default: metrics.* in the settings)")
     p.set_defaults(run=run)
 
 
@@ -77,19 +80,45 @@ def run(args: argparse.Namespace) -> int:
     events = EventLogger(state_dir / "events" / f"{name}.jsonl", keep=1_000)
     db = Database(state_dir / "futbot.sqlite")
     console = Console(headless=args.headless)
+    engine = Engine(settings, events=events)
+    server = _metrics_server(settings, args.metrics_port)
+    on_step, on_events = console.step, console.events
+    if server is not None:
+        metrics = server.metrics
+
+        def on_step(r: StepResult) -> None:
+            console.step(r)
+            metrics.observe(r, engine, loop.last_step_seconds, loop.last_feed_lag_seconds)
+
+        def on_events(batch: list[Event]) -> None:
+            console.events(batch)
+            metrics.observe_events(batch)
+
     loop = LiveTradingLoop(
-        Engine(settings, events=events), ReplayFeed(series, args.replay_speed), SessionStore(db), name,
+        engine, ReplayFeed(series, args.replay_speed), SessionStore(db), name,
         broker="paper", feed_name=f"synthetic {symbol} days={args.days} seed={args.seed}",
-        on_step=console.step, on_events=console.events,
+        on_step=on_step, on_events=on_events,
     )
     try:
+        if server is not None:
+            server.start()
+            print(f"metrics on http://{server.host}:{server.port}/metrics", flush=True)
         summary = run_until_signalled(loop)
     finally:
+        if server is not None:
+            server.stop()
         console.close()
         events.close()
         db.close()
     print(summary_line(summary), flush=True)
     return 0
+
+
+def _metrics_server(settings: Settings, port: int | None) -> MetricsServer | None:
+    m = settings.metrics
+    if port is None and not m.enabled:
+        return None
+    return MetricsServer(EngineMetrics(), m.host, m.port if port is None else port, allow_remote=m.allow_remote)
 
 
 def _settings(args: argparse.Namespace) -> Settings:

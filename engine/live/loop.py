@@ -88,6 +88,8 @@ class LiveTradingLoop:
         self.on_events = on_events
         self._bar_ns = int(bar_seconds * _NS)
         self._stop = threading.Event()
+        self.last_step_seconds = 0.0
+        self.last_feed_lag_seconds = 0.0
         self._commands: queue.SimpleQueue[_Kill | _Rearm] = queue.SimpleQueue()
         self._day = DayStats(start_equity=engine.portfolio.equity)
         self._session: SessionInfo | None = None
@@ -163,7 +165,12 @@ class LiveTradingLoop:
         engine = self.engine
         for due in self.scheduler.due(bar.ts):
             self._run_task(due, bar.ts)
+        started = time.perf_counter()
         result = engine.step(bar)
+        self.last_step_seconds = time.perf_counter() - started
+        # How late the bar is handled: wall clock minus the bar's close (meaningful live; a
+        # fast replay of old bars shows how far behind real time it runs).
+        self.last_feed_lag_seconds = max(time.time() - (bar.ts + self._bar_ns) / _NS, 0.0)
         self._day.add(result)
         close = bar.ts + self._bar_ns
         for due in self.scheduler.due(close):
