@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 SNAPSHOT_VERSION = 1
@@ -35,7 +35,8 @@ class RiskSnapshot:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: lists for tuples, None for unknown numbers."""
-        data = asdict(self)
+        # A shallow field copy: asdict would deep-copy the whole VaR window on every checkpoint.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["returns"] = list(self.returns)
         if data["day_start_equity"] != data["day_start_equity"]:
             data["day_start_equity"] = None
