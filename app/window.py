@@ -2,6 +2,9 @@
 
 The window never acts on the engine. It shows `SnapshotBatch` values handed to
 `apply_batch` and turns every user action into a Qt signal (an intent) for the app to route.
+A batch goes into the panes' buffers at once and the status line and controls show it at
+once (the trading state must never wait); the charts and tables are drawn by a
+`RedrawScheduler`, a pane at a time.
 """
 from __future__ import annotations
 
@@ -19,10 +22,13 @@ from widgets.drawdown_pane import DrawdownPane
 from widgets.equity_pane import EquityPane
 from widgets.fitness_pane import FitnessPane
 from widgets.price_pane import PricePane
+from widgets.redraw import RedrawScheduler
 from widgets.regime_pane import TIMELINE_CAPACITY, RegimePane
 from widgets.status_bar import TradingStatusBar
 from widgets.tables import EventsPane, TablePane, fills_pane, orders_pane, positions_pane
 from widgets.time_axis import BarClock
+from widgets.time_labels import TimeLabels
+from widgets.time_window import TimeWindow
 from widgets.weights_pane import WeightsPane
 
 log = logging.getLogger(__name__)
@@ -106,19 +112,19 @@ class MainWindow(QMainWindow):
         self._ibkr_available = ibkr_available
         self._last_ts: int | None = None
         self.clock = BarClock(TIMELINE_CAPACITY)
+        self.time_window = TimeWindow(self.clock)
 
-        self.price = PricePane(self.clock)
-        self.equity = EquityPane(self.clock)
-        self.drawdown = DrawdownPane(self.clock)
-        self.regime = RegimePane(self.clock)
+        # The price pane first: its view leads the shared time window.
+        self.price = PricePane(self.time_window)
+        self.equity = EquityPane(self.time_window)
+        self.drawdown = DrawdownPane(self.time_window)
+        self.regime = RegimePane(self.time_window)
         self.weights = WeightsPane(self.clock)
         self.fitness = FitnessPane()
         self.positions = positions_pane()
         self.orders = orders_pane()
         self.fills = fills_pane()
         self.events = EventsPane()
-        for plot in (self.equity.plot, self.drawdown.plot, self.regime.timeline):
-            plot.setXLink(self.price.plot)
         self._panes: dict[str, PricePane | EquityPane | DrawdownPane | RegimePane | WeightsPane
                           | FitnessPane | TablePane] = {
             "price": self.price, "equity": self.equity, "drawdown": self.drawdown,
@@ -126,6 +132,8 @@ class MainWindow(QMainWindow):
             "positions": self.positions, "orders": self.orders, "fills": self.fills,
             "events": self.events,
         }
+        self.redraws = RedrawScheduler(self._panes, self._on_draw_error, shown=self.pane_shown,
+                                       parent=self)
 
         self.banner = ErrorBanner()
         self.dock_host = QMainWindow()
@@ -148,6 +156,11 @@ class MainWindow(QMainWindow):
         self.status_bar = TradingStatusBar()
         self.setStatusBar(self.status_bar)
         self._default_layout = self.dock_host.saveState(LAYOUT_VERSION)
+        stacked = ("price", "equity", "drawdown")
+        self.time_labels = TimeLabels(
+            {name: self.docks[name] for name in stacked},
+            {name: self._panes[name].plot.getAxis("bottom") for name in stacked},
+            self.pane_shown, parent=self)
         self.restore_layout()
 
     # --- construction -------------------------------------------------------------------
@@ -158,6 +171,8 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
                          | QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        # A tab brought to the front shows a pane without a Show event; draw what it missed.
+        dock.visibilityChanged.connect(lambda visible: visible and self.redraws.wake())
         self.docks[name] = dock
         return dock
 
@@ -213,7 +228,7 @@ class MainWindow(QMainWindow):
         self.follow_action.setCheckable(True)
         self.follow_action.setChecked(True)
         self.follow_action.setShortcut(QKeySequence(Qt.Key.Key_End))
-        self.follow_action.toggled.connect(self.price.set_following)
+        self.follow_action.toggled.connect(self.time_window.set_following)
 
     def _combo(self, items: Sequence[tuple[str, object]], tip: str) -> QComboBox:
         combo = QComboBox()
@@ -300,6 +315,15 @@ class MainWindow(QMainWindow):
             return
         if len(batch):
             self._last_ts = int(batch.ts[-1])
+        # The trading state first, and on screen now: a kill must never wait for the charts.
+        state = self.status_bar.trading_state
+        try:
+            self.status_bar.set_status(batch.status)
+        except ValueError as exc:
+            self.show_error(f"Bad status from the engine: {exc}")
+        self._sync_controls(batch)
+        if self.status_bar.trading_state != state:
+            self.status_bar.repaint()
         x = self.clock.extend(batch.ts)
         for name, pane in self._panes.items():
             # One failing pane must not stop the others or the engine; the user sees why.
@@ -308,12 +332,7 @@ class MainWindow(QMainWindow):
             except Exception as exc:  # noqa: BLE001
                 log.exception("%s pane failed on a snapshot", name)
                 self.show_error(f"The {name} pane could not show the latest data: {exc}")
-        self.price.follow_latest()
-        try:
-            self.status_bar.set_status(batch.status)
-        except ValueError as exc:
-            self.show_error(f"Bad status from the engine: {exc}")
-        self._sync_controls(batch)
+        self.redraws.wake()
 
     def _sync_controls(self, batch: SnapshotBatch) -> None:
         """Show the engine's truth in the controls without echoing it back as intents."""
@@ -334,13 +353,30 @@ class MainWindow(QMainWindow):
             self.speed_combo.blockSignals(True)
             self.speed_combo.setCurrentIndex(speeds.index(s.speed))
             self.speed_combo.blockSignals(False)
-        if self.follow_action.isChecked() != self.price.following:
+        if self.follow_action.isChecked() != self.time_window.following:
             self.follow_action.blockSignals(True)
-            self.follow_action.setChecked(self.price.following)
+            self.follow_action.setChecked(self.time_window.following)
             self.follow_action.blockSignals(False)
         self.setWindowTitle(f"FutBot — {s.symbol} — {s.mode}")
 
+    def pane_shown(self, name: str) -> bool:
+        """Whether the user can see the pane: its dock is open, not a tab behind another,
+        and the window is not minimised."""
+        dock = self.docks[name]
+        if not dock.isVisible() or self.isMinimized():
+            return False
+        # Qt keeps the tabs behind the current one "visible" but parks them outside the dock
+        # area, so the geometry tells which tab is in front.
+        return dock.isFloating() or dock.geometry().intersects(self.dock_host.rect())
+
+    def redraw_now(self) -> None:
+        """Draw every pane with what it holds now, instead of on the redraw timer."""
+        self.redraws.flush()
+
     # --- errors -------------------------------------------------------------------------
+    def _on_draw_error(self, name: str, exc: Exception) -> None:
+        self.show_error(f"The {name} pane could not show the latest data: {exc}")
+
     @Slot(str)
     def show_error(self, text: str) -> None:
         log.error("shown to the user: %s", text)

@@ -1,8 +1,6 @@
 """The live panes: ring buffers, candles, time axis, and what each pane holds after a feed."""
 from __future__ import annotations
 
-import widgets  # noqa: F401  (first: guards the PySide6 build before any widget exists)
-
 import numpy as np
 import pyqtgraph as pg
 import pytest
@@ -21,6 +19,7 @@ from widgets.regime_pane import RegimePane, regime_runs
 from widgets.ring import ColumnRing, RingBuffer
 from widgets.tables import ALL_TYPES, EventsPane, fills_pane, positions_pane
 from widgets.time_axis import BarClock, TimeAxisItem, choose_ticks
+from widgets.time_window import TimeWindow
 from widgets.weights_pane import WeightsPane
 
 MINUTE = 60 * 10**9
@@ -199,7 +198,7 @@ def _feed(pane, clock: BarClock, stream: SnapshotStream, batches: int, bars: int
 
 def test_price_pane_keeps_the_last_bars_and_wraps(qtbot) -> None:
     clock = BarClock(500_000)
-    pane = PricePane(clock)
+    pane = PricePane(TimeWindow(clock))
     qtbot.addWidget(pane)
     last = _feed(pane, clock, SnapshotStream(seed=3), batches=320)   # 21,440 bars
     assert len(pane.bars) == PRICE_CAPACITY
@@ -211,7 +210,7 @@ def test_price_pane_keeps_the_last_bars_and_wraps(qtbot) -> None:
 
 def test_price_pane_marks_trades_by_outcome(qtbot) -> None:
     clock = BarClock(10_000)
-    pane = PricePane(clock)
+    pane = PricePane(TimeWindow(clock))
     qtbot.addWidget(pane)
     stream = SnapshotStream(seed=5)
     trades = []
@@ -219,6 +218,7 @@ def test_price_pane_marks_trades_by_outcome(qtbot) -> None:
         batch = stream.next_batch(67)
         trades.extend(batch.trades)
         pane.apply_batch(batch, clock.extend(batch.ts))
+    pane.redraw()
     wins = sum(1 for t in trades if t.kind == "exit" and t.pnl > 0)
     losses = sum(1 for t in trades if t.kind == "exit" and t.pnl <= 0)
     entries = sum(1 for t in trades if t.kind == "entry")
@@ -231,17 +231,19 @@ def test_price_pane_marks_trades_by_outcome(qtbot) -> None:
 
 def test_price_pane_draws_the_open_gaps_of_the_latest_batch(qtbot) -> None:
     clock = BarClock(10_000)
-    pane = PricePane(clock)
+    pane = PricePane(TimeWindow(clock))
     qtbot.addWidget(pane)
     last = _feed(pane, clock, SnapshotStream(seed=2), batches=40)
+    pane.redraw()
     assert pane.zones.zone_count == len(last.gaps) > 0
 
 
 def test_price_readout_shows_ohlc_and_exchange_time(qtbot) -> None:
     clock = BarClock(1_000)
-    pane = PricePane(clock)
+    pane = PricePane(TimeWindow(clock))
     qtbot.addWidget(pane)
     last = _feed(pane, clock, SnapshotStream(seed=1), batches=1, bars=10)
+    pane.redraw()
     text = pane.readout.text()
     assert f"C {last.close[-1]:,.2f}" in text
     assert "2024-01-02 09:39:00 ET" in text
@@ -249,7 +251,8 @@ def test_price_readout_shows_ohlc_and_exchange_time(qtbot) -> None:
 
 def test_equity_and_drawdown_panes_hold_every_bar(qtbot) -> None:
     clock = BarClock(500_000)
-    equity, drawdown = EquityPane(clock), DrawdownPane(clock)
+    time = TimeWindow(clock)
+    equity, drawdown = EquityPane(time), DrawdownPane(time)
     qtbot.addWidget(equity)
     qtbot.addWidget(drawdown)
     stream = SnapshotStream(seed=4)
@@ -258,6 +261,7 @@ def test_equity_and_drawdown_panes_hold_every_bar(qtbot) -> None:
         x = clock.extend(batch.ts)
         equity.apply_batch(batch, x)
         drawdown.apply_batch(batch, x)
+    equity.redraw()
     assert len(equity.series.ring) == 50 * 67
     assert equity.series.ring["y"][-1] == batch.equity[-1]
     assert drawdown.series.ring["y"][-1] == pytest.approx(batch.drawdown[-1] * 100)
@@ -266,10 +270,11 @@ def test_equity_and_drawdown_panes_hold_every_bar(qtbot) -> None:
 
 def test_drawdown_limits_are_drawn_as_labelled_negative_percentages(qtbot) -> None:
     clock = BarClock(1_000)
-    pane = DrawdownPane(clock)
+    pane = DrawdownPane(TimeWindow(clock))
     qtbot.addWidget(pane)
     batch = SnapshotStream().next_batch(10)
     pane.apply_batch(batch, clock.extend(batch.ts))
+    pane.redraw()
     assert pane.soft_line.value() == pytest.approx(-10.0)
     assert pane.hard_line.value() == pytest.approx(-15.0)
     assert pane.soft_line.label.format == "soft limit -10.0%"
@@ -280,9 +285,10 @@ def test_drawdown_limits_are_drawn_as_labelled_negative_percentages(qtbot) -> No
 
 def test_regime_pane_timeline_and_distribution(qtbot) -> None:
     clock = BarClock(10_000)
-    pane = RegimePane(clock)
+    pane = RegimePane(TimeWindow(clock))
     qtbot.addWidget(pane)
     last = _feed(pane, clock, SnapshotStream(seed=8), batches=10)
+    pane.redraw()
     assert len(pane.ring) == 670
     assert pane.ring["regime"][-1] == last.regime[-1]
     share, pnl = pane.distribution()
@@ -324,6 +330,7 @@ def test_fitness_pane_groups_bars_by_agent_and_regime(qtbot) -> None:
     qtbot.addWidget(pane)
     batch = SnapshotStream().next_batch(5)
     pane.apply_batch(batch, np.arange(5.0))
+    pane.redraw()
     heights = pane.heights()
     assert heights.shape == (4, 4)
     assert heights[1, 3] == batch.fitness[pane.agents[1]]["expansion"]
@@ -340,6 +347,7 @@ def test_fills_are_newest_on_top_and_bounded(qtbot) -> None:
         batch = stream.next_batch(67)
         fills.extend(batch.fills)
         pane.apply_batch(batch, np.empty(0))
+        pane.redraw()
     rows = pane.model.rows()
     assert len(rows) == 25
     assert rows == list(reversed(fills))[:25]
@@ -352,6 +360,7 @@ def test_positions_show_money_with_separators_and_signs(qtbot) -> None:
     batch = SnapshotStream().next_batch(1)
     state = type(batch)(**{**batch.__dict__, "positions": (("QQQ", 100.0, 1234.5, -56789.123),)})
     pane.apply_batch(state, np.empty(0))
+    pane.redraw()
     assert [pane.model.index(0, c).data() for c in range(4)] == \
         ["QQQ", "100", "1,234.50", "-56,789.12"]
 
@@ -363,6 +372,7 @@ def test_event_filter_shows_only_the_chosen_type(qtbot) -> None:
     events = tuple(EventRow(i, kind, f"e{i}") for i, kind in
                    enumerate(["fill", "risk_event", "fill", "regime_flip", "fill"]))
     pane.apply_batch(type(batch)(**{**batch.__dict__, "events": events}), np.empty(0))
+    pane.redraw()
     assert pane.shown_types() == ["fill", "regime_flip", "fill", "risk_event", "fill"]
     pane.filter_combo.setCurrentText("fill")
     assert pane.shown_types() == ["fill", "fill", "fill"]
@@ -390,3 +400,102 @@ def test_each_regime_and_agent_has_one_distinct_colour() -> None:
     assert theme.agent_color("my_agent") == theme.agent_color("my_agent")
     with pytest.raises(ValueError, match="unknown regime code 7"):
         theme.regime_color(7)
+
+
+# --- drawing cost guards --------------------------------------------------------------------
+def test_long_lines_are_clipped_to_the_view_and_downsampled(qtbot) -> None:
+    clock = BarClock(500_000)
+    pane = EquityPane(TimeWindow(clock))
+    pane.resize(800, 300)
+    qtbot.addWidget(pane)
+    pane.show()
+    stream = SnapshotStream(seed=12)
+    for _ in range(30):
+        batch = stream.next_batch(2_000)
+        pane.apply_batch(batch, clock.extend(batch.ts))
+    pane.redraw()
+    pane.grab()
+    shown_x, _ = pane.series.curve.curve.getData()
+    # 60,000 bars held, about 240 in view: only those (and one on each side) go to Qt.
+    assert len(pane.series.ring) == 60_000
+    assert 200 < len(shown_x) < 300
+    view = pane.plot.getViewBox()
+    view.setXRange(0, 60_000, padding=0)
+    pane.grab()
+    shown_x, _ = pane.series.curve.curve.getData()
+    # pyqtgraph keeps about 5 (min, max) pairs per pixel: far fewer than the 60,000 bars.
+    assert len(shown_x) <= 12 * view.width()
+
+
+def test_candle_drawing_is_reused_until_the_visible_bars_change(qtbot) -> None:
+    widget, item = _candle_plot(qtbot, 1_000)
+    widget.setXRange(100, 200, padding=0)
+    widget.grab()
+    paths = item._paths
+    x = np.arange(1_100, dtype=np.float64)                 # 100 new bars, off screen
+    close = np.r_[item._c, np.full(100, 100.0)]
+    item.set_data(x, close - 0.05, close + 0.2, close - 0.2, close)
+    widget.grab()
+    assert item._paths is paths
+    widget.setXRange(100, 201, padding=0)
+    widget.grab()
+    assert item._paths is not paths
+
+
+def test_candles_redraw_when_the_last_visible_candle_changes(qtbot) -> None:
+    widget, item = _candle_plot(qtbot, 300)
+    widget.setXRange(0, 310, padding=0)
+    widget.grab()
+    paths = item._paths
+    high = item._h.copy()
+    high[-1] += 5.0                                        # the forming bar made a new high
+    item.set_data(item._x, item._o, high, item._l, item._c)
+    widget.grab()
+    assert item._paths is not paths
+
+
+def test_queued_log_rows_are_bounded_while_a_table_is_not_drawn(qtbot) -> None:
+    pane = fills_pane()
+    qtbot.addWidget(pane)
+    pane.model.max_rows = 30
+    stream = SnapshotStream(seed=13)
+    fills = []
+    for _ in range(200):                                   # hidden behind another tab
+        batch = stream.next_batch(67)
+        fills.extend(batch.fills)
+        pane.apply_batch(batch, np.empty(0))
+    assert pane.dirty and pane.model.rowCount() == 0
+    pane.redraw()
+    assert pane.model.rows() == list(reversed(fills))[:30]
+
+
+def test_an_unchanged_state_table_asks_for_no_redraw(qtbot) -> None:
+    pane = positions_pane()
+    qtbot.addWidget(pane)
+    batch = SnapshotStream().next_batch(1)
+    state = type(batch)(**{**batch.__dict__, "positions": (("QQQ", 100.0, 400.0, 12.0),)})
+    pane.apply_batch(state, np.empty(0))
+    pane.redraw()
+    pane.dirty = False
+    pane.apply_batch(state, np.empty(0))
+    assert not pane.dirty
+    moved = type(batch)(**{**batch.__dict__, "positions": (("QQQ", 100.0, 400.0, 13.0),)})
+    pane.apply_batch(moved, np.empty(0))
+    assert pane.dirty
+
+
+def test_fitness_bars_are_not_redrawn_for_invisible_drift(qtbot) -> None:
+    pane = FitnessPane()
+    qtbot.addWidget(pane)
+    batch = SnapshotStream().next_batch(5)
+    pane.apply_batch(batch, np.arange(5.0))
+    pane.redraw()
+    drawn = pane.heights().copy()
+    drift = {a: {r: v + 1e-6 for r, v in scores.items()} for a, scores in batch.fitness.items()}
+    pane.apply_batch(type(batch)(**{**batch.__dict__, "fitness": drift}), np.arange(5.0))
+    pane.redraw()
+    assert np.array_equal(pane.heights(), drawn)
+    jump = {a: {r: v + 0.2 for r, v in scores.items()} for a, scores in batch.fitness.items()}
+    pane.apply_batch(type(batch)(**{**batch.__dict__, "fitness": jump}), np.arange(5.0))
+    pane.redraw()
+    assert pane.heights() == pytest.approx(drawn + 0.2)

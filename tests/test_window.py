@@ -1,14 +1,12 @@
 """The main window: intents as signals, status colours, error banner, layout persistence."""
 from __future__ import annotations
 
-import widgets  # noqa: F401  (first: guards the PySide6 build before any widget exists)
-
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt
 
 from app.window import IBKR_UNAVAILABLE, KILL_SHORTCUT, MainWindow
 from gui_factory import SnapshotStream
@@ -32,6 +30,7 @@ def test_batches_reach_every_pane(window: MainWindow) -> None:
     for _ in range(60):
         batch = stream.next_batch(67)
         window.apply_batch(batch)
+    window.redraw_now()
     assert not window.banner.isVisible(), window.banner.label.text()
     assert len(window.price.bars) == 60 * 67
     assert len(window.equity.series.ring) == 60 * 67
@@ -47,15 +46,17 @@ def test_price_follows_the_newest_bar_until_the_user_pans_away(window: MainWindo
     stream = SnapshotStream(seed=22)
     for _ in range(10):
         window.apply_batch(stream.next_batch(67))
+    window.redraw_now()
     view = window.price.view
     assert view.viewRange()[0][1] >= window.price.bars["x"][-1]
     view.setXRange(100, 200, padding=0)
     view.sigRangeChangedManually.emit([True, False])     # what a mouse drag emits
-    assert not window.price.following
+    assert not window.time_window.following
     window.apply_batch(stream.next_batch(67))
+    window.redraw_now()
     assert view.viewRange()[0] == pytest.approx([100, 200])
     window.follow_action.setChecked(True)
-    assert window.price.following
+    assert window.time_window.following
     assert view.viewRange()[0][1] >= window.price.bars["x"][-1]
 
 
@@ -207,3 +208,79 @@ def test_every_pane_is_a_dock_listed_in_the_view_menu(window: MainWindow) -> Non
     titles = {a.text() for a in view_menu.actions()}
     assert {"Price", "Equity", "Drawdown", "Regime", "Agent weights", "Agent fitness",
             "Positions", "Orders", "Fills", "Events"} <= titles
+
+
+# --- drawing on the timer -------------------------------------------------------------------
+def test_batches_are_drawn_by_the_redraw_timer(window: MainWindow, qtbot) -> None:
+    batch = SnapshotStream(seed=29).next_batch(67)
+    window.apply_batch(batch)
+    assert window.price.dirty                        # taking data in draws nothing yet
+    qtbot.waitUntil(lambda: f"C {batch.close[-1]:,.2f}" in window.price.readout.text(),
+                    timeout=3000)
+    qtbot.waitUntil(lambda: not window.redraws.active, timeout=3000)
+    assert window.price.view.viewRange()[0][1] >= window.price.bars["x"][-1]
+    for name in ("price", "equity", "drawdown", "regime"):
+        assert not window._panes[name].dirty
+
+
+def test_a_tab_behind_another_is_drawn_when_brought_to_the_front(window: MainWindow,
+                                                                 qtbot) -> None:
+    assert window.pane_shown("events") and not window.pane_shown("fills")
+    stream = SnapshotStream(seed=30)
+    while not window.fills.dirty:
+        window.apply_batch(stream.next_batch(67))
+    qtbot.waitUntil(lambda: not window.redraws.active, timeout=3000)
+    assert window.fills.model.rowCount() == 0 and window.fills.dirty
+    window.docks["fills"].raise_()
+    qtbot.waitUntil(lambda: window.fills.model.rowCount() > 0, timeout=3000)
+
+
+def test_a_closed_pane_is_not_drawn(window: MainWindow, qtbot) -> None:
+    window.docks["weights"].close()
+    window.apply_batch(SnapshotStream(seed=31).next_batch(67))
+    qtbot.waitUntil(lambda: not window.redraws.active, timeout=3000)
+    assert window.weights.dirty and window.redraws.redraw_counts["weights"] == 0
+
+
+def test_halted_is_painted_before_the_charts_are_touched(window: MainWindow, qtbot) -> None:
+    stream = SnapshotStream(seed=32)
+    window.apply_batch(stream.next_batch(5))
+    qtbot.waitUntil(lambda: not window.redraws.active, timeout=3000)
+    painted: list[str] = []
+
+    class Spy(QObject):
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+            if event.type() == QEvent.Type.Paint:
+                painted.append(window.status_bar.trading_state)
+            return False
+
+    spy = Spy()
+    window.status_bar.installEventFilter(spy)
+    window.apply_batch(stream.next_batch(5, trading_state="HALTED"))
+    assert painted == ["HALTED"]                     # inside apply_batch, not later
+    assert window.price.dirty
+
+
+def test_time_labels_only_under_the_lowest_stacked_chart(window: MainWindow, qtbot) -> None:
+    qtbot.waitUntil(lambda: window.time_labels.labelled() == ["drawdown"], timeout=3000)
+    window.docks["drawdown"].close()
+    qtbot.waitUntil(lambda: "equity" in window.time_labels.labelled(), timeout=3000)
+    assert "price" not in window.time_labels.labelled()
+    window.docks["equity"].setFloating(True)
+    qtbot.waitUntil(lambda: "price" in window.time_labels.labelled(), timeout=3000)
+    assert "equity" in window.time_labels.labelled()
+
+
+def test_panning_a_linked_chart_stops_following(window: MainWindow) -> None:
+    stream = SnapshotStream(seed=33)
+    for _ in range(5):
+        window.apply_batch(stream.next_batch(67))
+    window.redraw_now()
+    view = window.equity.plot.getViewBox()
+    view.setXRange(10, 60, padding=0)
+    view.sigRangeChangedManually.emit([True, False])
+    assert not window.time_window.following
+    window.apply_batch(stream.next_batch(67))
+    window.redraw_now()
+    assert window.price.view.viewRange()[0] == pytest.approx([10, 60], abs=1e-6)
+    assert not window.follow_action.isChecked()

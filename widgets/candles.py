@@ -3,7 +3,9 @@
 The item keeps references to the pane's ring-buffer columns and, on paint, takes the bars
 inside the view's x range. When there are more bars than half the pixels, consecutive bars
 are merged into OHLC buckets aligned to the bar number (so buckets do not shimmer while
-panning). The drawing for one (range, bucket, data version) is cached as three paths.
+panning). A bar number, once given, keeps its OHLC except for the newest bar, so the drawing
+is cached per (first and last visible bar, bucket width, last visible candle): new bars
+arriving off screen or a repaint of the same view cost no path building.
 """
 from __future__ import annotations
 
@@ -81,8 +83,7 @@ class CandlestickItem(pg.GraphicsObject):
         super().__init__()
         empty = np.empty(0, dtype=np.float64)
         self._x = self._o = self._h = self._l = self._c = empty
-        self._version = 0
-        self._cache_key: tuple[int, int, int, int] | None = None
+        self._cache_key: tuple[float, ...] | None = None
         self._paths: tuple[QPainterPath, ...] = ()
         self._bounds = QRectF()
         self.drawn_range: tuple[int, int] = (0, 0)   # slice of the held bars last painted
@@ -102,7 +103,6 @@ class CandlestickItem(pg.GraphicsObject):
             )
         self.prepareGeometryChange()
         self._x, self._o, self._h, self._l, self._c = x, o, h, lo, c
-        self._version += 1
         if len(x):
             lo_min, hi_max = float(lo.min()), float(h.max())
             self._bounds = QRectF(x[0] - 0.5, lo_min, x[-1] - x[0] + 1.0, hi_max - lo_min)
@@ -143,7 +143,11 @@ class CandlestickItem(pg.GraphicsObject):
         if len(self._x) == 0:
             return
         i0, i1, width = self._visible()
-        key = (i0, i1, width, self._version)
+        if i1 <= i0:
+            return
+        last = i1 - 1
+        key = (self._x[i0], self._x[last], width, self._o[last], self._h[last], self._l[last],
+               self._c[last])
         if key != self._cache_key:
             s = slice(i0, i1)
             c = bucket_candles(self._x[s], self._o[s], self._h[s], self._l[s], self._c[s], width)

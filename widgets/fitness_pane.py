@@ -8,7 +8,8 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from app import theme
 from app.snapshot import SnapshotBatch
 from engine.regime.regime import Regime
-from widgets.regime_pane import category_plot
+from widgets.redraw import settle
+from widgets.regime_pane import category_plot, visibly_changed
 
 _GROUP_WIDTH = 0.8
 
@@ -30,8 +31,10 @@ class FitnessPane(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.agents: list[str] = []
-        self._last: dict[str, dict[str, float]] = {}
-        view = pg.GraphicsLayoutWidget()
+        self._named: list[str] = []         # agents on the axis
+        self._matrix = np.zeros((0, len(Regime)))
+        self.dirty = False
+        self._view = view = pg.GraphicsLayoutWidget()
         self.plot, self._axis = category_plot("fitness per agent, by regime", [], "fitness")
         view.addItem(self.plot)
         bar_width = _GROUP_WIDTH / len(Regime)
@@ -46,20 +49,26 @@ class FitnessPane(QWidget):
         layout.addWidget(view)
 
     def apply_batch(self, batch: SnapshotBatch, x: np.ndarray) -> None:
-        if not batch.fitness or batch.fitness == self._last:
+        if not batch.fitness:
             return
-        self._last = {agent: dict(scores) for agent, scores in batch.fitness.items()}
-        for agent in batch.fitness:
-            if agent not in self.agents:
-                self.agents.append(agent)
-        matrix = fitness_matrix(batch.fitness, self.agents)
-        self._axis.set_names([a.replace("_", " ") for a in self.agents])
+        agents = self.agents + [a for a in batch.fitness if a not in self.agents]
+        self._matrix = fitness_matrix(batch.fitness, agents)
+        self.agents = agents
+        self.dirty = True
+
+    def redraw(self) -> None:
+        if len(self._named) != len(self.agents):
+            self._named = list(self.agents)
+            self._axis.set_names([a.replace("_", " ") for a in self.agents])
+            self.plot.setXRange(-0.6, len(self.agents) - 0.4, padding=0.0)
+        elif not visibly_changed(self.heights(), self._matrix):
+            return
         centres = np.arange(len(self.agents), dtype=np.float64)
         bar_width = _GROUP_WIDTH / len(Regime)
         for col, item in enumerate(self.bars):
             offset = (col - (len(Regime) - 1) / 2.0) * bar_width
-            item.setOpts(x=centres + offset, height=matrix[:, col])
-        self.plot.setXRange(-0.6, len(self.agents) - 0.4, padding=0.0)
+            item.setOpts(x=centres + offset, height=self._matrix[:, col])
+        settle(self._view)
 
     def heights(self) -> np.ndarray:
         """The drawn bar heights as an (agent, regime code) matrix."""

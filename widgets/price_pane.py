@@ -1,7 +1,7 @@
 """Price pane: candles, trade markers, open FVG zones, regime background and a crosshair.
 
-This pane's view is the master of the shared time axis: it follows the latest bar until the
-user pans or zooms away from it, and follows again once the newest bar is back in view.
+Its view leads the shared time window (see `TimeWindow`). Batches only go into the ring
+buffers; `redraw()` brings the chart up to date when the scheduler gets to it.
 """
 from __future__ import annotations
 
@@ -9,20 +9,22 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app import theme
 from app.snapshot import GapZone, SnapshotBatch, TradeMark
 from engine.regime.regime import Regime
 from widgets.candles import CandlestickItem
+from widgets.live_text import LiveText
+from widgets.redraw import settle
 from widgets.regime_pane import RegimeBandItem
 from widgets.ring import ColumnRing
-from widgets.time_axis import BarClock, TimeAxisItem
+from widgets.time_axis import TimeAxisItem
+from widgets.time_window import TimeWindow
 
 PRICE_CAPACITY = 20_000
 TRADE_CAPACITY = 5_000
-DEFAULT_VISIBLE_BARS = 240
-RIGHT_MARGIN_BARS = 3
+GAP_KINDS = ("bullish", "bearish")
 
 # Marker groups: (side, outcome) -> (symbol, colour, filled). Entries are neutral; exits say
 # whether the trade won or lost.
@@ -46,6 +48,12 @@ def marker_group(mark: TradeMark) -> int:
     return next(i for i, g in enumerate(_MARKER_GROUPS) if g[:2] == (mark.side, outcome))
 
 
+def check_gaps(gaps: tuple[GapZone, ...]) -> None:
+    bad = [g.kind for g in gaps if g.kind not in GAP_KINDS]
+    if bad:
+        raise ValueError(f"gap zone kind {bad[0]!r}; expected 'bullish' or 'bearish'")
+
+
 class ZoneItem(pg.GraphicsObject):
     """Shaded boxes for the open fair-value gaps, from the gap's bar to the latest bar."""
 
@@ -56,14 +64,16 @@ class ZoneItem(pg.GraphicsObject):
         self._x_end = 0.0
         self._brushes = {"bullish": pg.mkBrush(theme.BULLISH_GAP),
                          "bearish": pg.mkBrush(theme.BEARISH_GAP)}
+        self._shown: tuple[tuple[GapZone, ...], float] | None = None
         self._pens = {"bullish": pg.mkPen(theme.BULLISH_GAP.lighter(160)),
                       "bearish": pg.mkPen(theme.BEARISH_GAP.lighter(160))}
         self.zone_count = 0
 
     def set_zones(self, gaps: tuple[GapZone, ...], x_start: np.ndarray, x_end: float) -> None:
-        bad = [g.kind for g in gaps if g.kind not in self._brushes]
-        if bad:
-            raise ValueError(f"gap zone kind {bad[0]!r}; expected 'bullish' or 'bearish'")
+        check_gaps(gaps)
+        if self._shown == (gaps, x_end):
+            return
+        self._shown = (gaps, x_end)
         self.prepareGeometryChange()
         self._rects = {}
         for kind in ("bullish", "bearish"):
@@ -104,23 +114,24 @@ def regime_legend_html() -> str:
 
 
 class PricePane(QWidget):
-    def __init__(self, clock: BarClock, parent: QWidget | None = None) -> None:
+    def __init__(self, time: TimeWindow, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._clock = clock
+        self._time = time
+        self._clock = time.clock
         self._bars = ColumnRing(PRICE_CAPACITY, {
             "x": np.float64, "ts": np.int64, "open": np.float64, "high": np.float64,
             "low": np.float64, "close": np.float64, "volume": np.float64, "regime": np.int8,
         })
         self._trades = ColumnRing(TRADE_CAPACITY, {"x": np.float64, "price": np.float64,
                                                    "group": np.int8})
-        self.following = True
+        self._gaps: tuple[GapZone, ...] = ()
+        self._drawn_bars = -1           # bars total when the candles were last handed over
+        self._marker_keys: list[tuple[float, ...]] = [()] * len(_MARKER_GROUPS)
+        self.dirty = False
 
-        self.readout = QLabel()
-        self.readout.setTextFormat(Qt.TextFormat.RichText)
-        self.readout.setStyleSheet(f"font-family: monospace; padding: 2px 6px; color: {theme.TEXT}")
-        # Text changes every batch; its width must not re-layout the window each time.
-        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.plot_widget = pg.PlotWidget(axisItems={"bottom": TimeAxisItem(clock)})
+        self.readout = LiveText(
+            style=f"font-family: monospace; padding: 2px 6px; color: {theme.TEXT}", rich=True)
+        self.plot_widget = pg.PlotWidget(axisItems={"bottom": TimeAxisItem(self._clock)})
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setLabel("right", "price ($)")
         self.plot.showAxis("right")
@@ -130,6 +141,7 @@ class PricePane(QWidget):
         self.view = self.plot.getViewBox()
         self.view.enableAutoRange(x=False, y=True)
         self.view.setAutoVisible(y=True)
+        time.attach(self.view)
 
         self.background_band = RegimeBandItem(alpha=38)
         self.background_band.setZValue(-20)
@@ -155,7 +167,6 @@ class PricePane(QWidget):
             line.setVisible(False)
             self.plot.addItem(line, ignoreBounds=True)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        self.view.sigRangeChangedManually.connect(self._on_user_range)
 
         legend = QLabel(regime_legend_html())
         legend.setTextFormat(Qt.TextFormat.RichText)
@@ -178,64 +189,51 @@ class PricePane(QWidget):
         return self._trades
 
     def apply_batch(self, batch: SnapshotBatch, x: np.ndarray) -> None:
+        check_gaps(batch.gaps)
+        if batch.trades:
+            groups = np.array([marker_group(t) for t in batch.trades], dtype=np.int8)
         if len(x):
             self._bars.extend(x=x, ts=batch.ts, open=batch.open, high=batch.high, low=batch.low,
                               close=batch.close, volume=batch.volume,
                               regime=batch.regime.astype(np.int8, copy=False))
-            b = self._bars
+        if batch.trades:
+            self._trades.extend(
+                x=self._clock.index_of(np.array([t.ts for t in batch.trades], dtype=np.int64)),
+                price=np.array([t.price for t in batch.trades], dtype=np.float64), group=groups)
+        self._gaps = batch.gaps
+        self.dirty = True
+
+    def redraw(self) -> None:
+        b = self._bars
+        if len(b) and b.total != self._drawn_bars:
+            self._drawn_bars = b.total
             self.candles.set_data(b["x"], b["open"], b["high"], b["low"], b["close"])
             self.background_band.set_data(b["x"], b["regime"])
-        if batch.trades:
-            self._add_trades(batch.trades)
-        elif len(x):
-            self._drop_old_trades()
-        if len(self._bars):
-            starts = self._clock.index_of(np.array([g.start_ts for g in batch.gaps], dtype=np.int64))
-            self.zones.set_zones(batch.gaps, starts, float(self._bars["x"][-1]))
+        self._draw_trades()
+        if len(b):
+            starts = self._clock.index_of(np.array([g.start_ts for g in self._gaps], dtype=np.int64))
+            self.zones.set_zones(self._gaps, starts, float(b["x"][-1]))
             if not self._cross_v.isVisible():
                 self._show_readout(None)
+        self._time.follow(self.view)
+        settle(self.plot_widget)
 
-    def _add_trades(self, trades: tuple[TradeMark, ...]) -> None:
-        groups = np.array([marker_group(t) for t in trades], dtype=np.int8)
-        xs = self._clock.index_of(np.array([t.ts for t in trades], dtype=np.int64))
-        prices = np.array([t.price for t in trades], dtype=np.float64)
-        self._trades.extend(x=xs, price=prices, group=groups)
-        self._drop_old_trades(force=True)
-
-    def _drop_old_trades(self, force: bool = False) -> None:
-        """Show only marks on bars still held; redraw when one scrolls out or marks arrive."""
+    def _draw_trades(self) -> None:
+        """Marks on bars still held; a group is handed to pyqtgraph only when it changed."""
         if len(self._trades) == 0:
             return
         first_bar = self._bars["x"][0] if len(self._bars) else 0.0
-        xs = self._trades["x"]
-        if not force and xs[0] >= first_bar:
-            return
+        xs, groups, prices = self._trades["x"], self._trades["group"], self._trades["price"]
         keep = xs >= first_bar
-        groups, prices = self._trades["group"], self._trades["price"]
         for i, item in enumerate(self.markers):
             mask = keep & (groups == i)
-            item.setData(x=xs[mask], y=prices[mask])
-
-    # --- following the newest bar -------------------------------------------------------
-    def follow_latest(self) -> None:
-        if not self.following or len(self._bars) == 0:
-            return
-        last = float(self._bars["x"][-1])
-        lo, hi = self.view.viewRange()[0]
-        width = hi - lo if hi - lo > 5 else float(DEFAULT_VISIBLE_BARS)
-        if len(self._bars) < 2 or hi <= 1.0:
-            width = float(DEFAULT_VISIBLE_BARS)
-        self.view.setXRange(last + RIGHT_MARGIN_BARS - width, last + RIGHT_MARGIN_BARS,
-                            padding=0.0)
-
-    def set_following(self, on: bool) -> None:
-        self.following = on
-        self.follow_latest()
-
-    def _on_user_range(self, *args: object) -> None:
-        # Panned away from the newest bar: stop following; brought it back: follow again.
-        if len(self._bars):
-            self.following = self.view.viewRange()[0][1] >= float(self._bars["x"][-1])
+            shown = xs[mask]
+            # Marks are only added at the end and dropped at the start, so the count and the
+            # two ends tell whether a group changed.
+            key = (len(shown), shown[0], shown[-1]) if len(shown) else (0,)
+            if key != self._marker_keys[i]:
+                self._marker_keys[i] = key
+                item.setData(x=shown, y=prices[mask])
 
     # --- crosshair ----------------------------------------------------------------------
     def _on_mouse_moved(self, pos: QPointF) -> None:

@@ -16,8 +16,10 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from app import theme
 from app.snapshot import SnapshotBatch
 from engine.regime.regime import Regime
+from widgets.redraw import settle
 from widgets.ring import ColumnRing
-from widgets.time_axis import BarClock, TimeAxisItem
+from widgets.time_axis import TimeAxisItem
+from widgets.time_window import TimeWindow
 
 TIMELINE_CAPACITY = 500_000
 
@@ -113,14 +115,18 @@ def category_plot(title: str, names: list[str], y_label: str) -> tuple[pg.PlotIt
 
 
 class RegimePane(QWidget):
-    def __init__(self, clock: BarClock, parent: QWidget | None = None) -> None:
+    def __init__(self, time: TimeWindow, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._time = time
         self._ring = ColumnRing(TIMELINE_CAPACITY, {"x": np.float64, "regime": np.int8})
-        self._last_dist: tuple[dict[str, float], dict[str, float]] = ({}, {})
+        self._share = np.zeros(len(Regime))       # % of time, as last received
+        self._pnl = np.zeros(len(Regime))
+        self._drawn_bars = -1
+        self.dirty = False
 
-        view = pg.GraphicsLayoutWidget()
+        self._view = view = pg.GraphicsLayoutWidget()
         self.timeline = view.addPlot(row=0, col=0, colspan=2,
-                                     axisItems={"bottom": TimeAxisItem(clock)})
+                                     axisItems={"bottom": TimeAxisItem(time.clock)})
         self.timeline.setTitle("regime timeline", size="9pt")
         self.timeline.hideAxis("left")
         self.timeline.showAxis("right")
@@ -132,6 +138,7 @@ class RegimePane(QWidget):
         self.band = RegimeBandItem(alpha=255)
         self.timeline.addItem(self.band, ignoreBounds=True)
         self.timeline.enableAutoRange(x=False, y=False)
+        time.attach(self.timeline.getViewBox())
         view.ci.layout.setRowStretchFactor(0, 1)
         view.ci.layout.setRowStretchFactor(1, 3)
 
@@ -157,19 +164,44 @@ class RegimePane(QWidget):
         return self._ring
 
     def apply_batch(self, batch: SnapshotBatch, x: np.ndarray) -> None:
+        share = _per_regime(batch.regime_share, "regime_share") * 100.0
+        pnl = _per_regime(batch.regime_pnl, "regime_pnl")
         if len(x):
             self._ring.extend(x=x, regime=batch.regime.astype(np.int8, copy=False))
+        self._share, self._pnl = share, pnl
+        self.dirty = True
+
+    def redraw(self) -> None:
+        if self._ring.total != self._drawn_bars:
+            self._drawn_bars = self._ring.total
             self.band.set_data(self._ring["x"], self._ring["regime"])
-        dist = (batch.regime_share, batch.regime_pnl)
-        if dist != self._last_dist:
-            self._last_dist = (dict(batch.regime_share), dict(batch.regime_pnl))
-            self.share_bars.setOpts(height=_per_regime(batch.regime_share, "regime_share") * 100.0)
-            self.pnl_bars.setOpts(height=_per_regime(batch.regime_pnl, "regime_pnl"))
+        drawn_share, drawn_pnl = self.distribution()
+        if visibly_changed(drawn_share, self._share):
+            self.share_bars.setOpts(height=self._share)
+        if visibly_changed(drawn_pnl, self._pnl):
+            self.pnl_bars.setOpts(height=self._pnl)
+        self._time.follow(self.timeline.getViewBox())
+        settle(self._view)
 
     def distribution(self) -> tuple[np.ndarray, np.ndarray]:
         """(share of time in %, realised PnL) per regime, in Regime code order, as drawn."""
         return (np.asarray(self.share_bars.opts["height"], dtype=np.float64),
                 np.asarray(self.pnl_bars.opts["height"], dtype=np.float64))
+
+
+def visibly_changed(drawn: np.ndarray, new: np.ndarray, tolerance: float = 1e-3) -> bool:
+    """Whether bars at `new` would look different from those drawn at `drawn`.
+
+    Moves smaller than `tolerance` of the tallest bar are below a pixel on any pane size, so
+    redrawing for them (every batch, as fitness and shares drift) is wasted; they are drawn
+    once they add up, because the comparison is with what is on screen.
+    """
+    if drawn.shape != new.shape:
+        return True
+    if len(new) == 0:
+        return False
+    scale = max(float(np.max(np.abs(new))), float(np.max(np.abs(drawn))))
+    return bool(np.max(np.abs(new - drawn)) > tolerance * scale) if scale > 0.0 else False
 
 
 def _per_regime(values: dict[str, float], name: str) -> np.ndarray:

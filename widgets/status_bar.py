@@ -30,9 +30,11 @@ class TradingStatusBar(QStatusBar):
             if i:
                 self.addWidget(QLabel("·"))
             label = QLabel("—")
-            # Fixed minimum widths: changing numbers must not re-layout the whole window.
-            label.setMinimumWidth(_MIN_WIDTH.get(name, 0))
-            label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+            # A fixed size: a QLabel of any other size re-lays out the whole window each time
+            # its text changes (many times a second here). It only ever widens, and rarely.
+            hint = label.sizeHint()
+            label.setFixedSize(max(_MIN_WIDTH.get(name, 0), hint.width()), hint.height())
+            label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
             label.setObjectName(f"status_{name}")
             self.labels[name] = label
             self.addWidget(label)
@@ -55,13 +57,23 @@ class TradingStatusBar(QStatusBar):
             "drawdown": f"dd {theme.format_pct(status.drawdown, 1)}",
             "time": theme.format_time_et(status.ts) if status.ts else "—",
         }
-        for name, text in values.items():
-            if self.labels[name].text() != text:
-                self.labels[name].setText(text)
-        if status.trading_state != self.trading_state:
+        restyled = status.trading_state != self.trading_state
+        if restyled:
             self.trading_state = status.trading_state
             self.setStyleSheet(_STATE_STYLE[status.trading_state])
+        for name, text in values.items():
+            label = self.labels[name]
+            if label.text() != text or restyled:
+                label.setText(text)
+                _fit_width(label)
 
     def text(self) -> str:
         """The whole line as shown, for logs and tests."""
         return " · ".join(self.labels[name].text() for name in _FIELDS)
+
+
+def _fit_width(label: QLabel) -> None:
+    # Bold under REDUCING and HALTED: measure as the label is styled now.
+    needed = label.sizeHint().width()
+    if needed > label.width():
+        label.setFixedWidth(needed)

@@ -1,10 +1,12 @@
 """Positions, orders, fills and events tables. Columns are declared as data.
 
 Positions and orders are the latest state (replaced when they change); fills and events are
-appended newest on top and bounded, so hours of events cost the same as a few.
+appended newest on top and bounded, so hours of events cost the same as a few. Batches only
+queue the rows (bounded too); `redraw()` inserts everything queued in one go.
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -166,7 +168,11 @@ class TablePane(QWidget):
         self.model = RowsModel(columns, max_rows)
         self._rows_of = rows_of
         self._state = state
-        self._last: tuple[Row, ...] = ()
+        self._latest: tuple[Row, ...] = ()          # state tables: the rows to show
+        self._shown: tuple[Row, ...] = ()
+        # Log tables: rows not inserted yet; only the newest max_rows could ever be shown.
+        self._pending: deque[Row] = deque(maxlen=max_rows)
+        self.dirty = False
         self.view = _table_view(self._display_model())
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -178,16 +184,30 @@ class TablePane(QWidget):
 
     def apply_batch(self, batch: SnapshotBatch, x: np.ndarray) -> None:
         rows = tuple(self._rows_of(batch))
+        if self._state:
+            self._latest = rows
+            self.dirty = rows != self._shown
+        elif rows:
+            self._pending.extend(rows)
+            self.dirty = True
+
+    def redraw(self) -> None:
         was_empty = self.model.rowCount() == 0
         if self._state:
-            if rows != self._last:
-                self._last = rows
-                self.model.replace(rows)
-        else:
+            if self._latest != self._shown:
+                self._shown = self._latest
+                self.model.replace(self._latest)
+        elif self._pending:
+            rows = list(self._pending)
+            self._pending.clear()
             self.model.prepend(rows)
-        if was_empty and rows:
+            self._inserted(rows)
+        if was_empty and self.model.rowCount():
             # Size the columns once to real content; later the user's widths are kept.
             self.view.resizeColumnsToContents()
+
+    def _inserted(self, rows: list[Row]) -> None:
+        """Hook for log tables: rows just shown, oldest first."""
 
 
 class EventsPane(TablePane):
@@ -214,12 +234,12 @@ class EventsPane(TablePane):
         self.proxy.setSourceModel(self.model)
         return self.proxy
 
-    def apply_batch(self, batch: SnapshotBatch, x: np.ndarray) -> None:
-        super().apply_batch(batch, x)
-        for event in batch.events:
-            if event.type not in self._types:
-                self._types.add(event.type)
-                self.filter_combo.addItem(event.type)
+    def _inserted(self, rows: list[Row]) -> None:
+        for row in rows:
+            kind = row[EVENT_TYPE_FIELD]
+            if kind not in self._types:
+                self._types.add(kind)
+                self.filter_combo.addItem(kind)
 
     def set_filter(self, event_type: str) -> None:
         """Show one event type, or every type for ALL_TYPES."""

@@ -11,12 +11,14 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app import theme
 from app.snapshot import SnapshotBatch
+from widgets.redraw import settle
 from widgets.ring import RingBuffer
 from widgets.time_axis import BarClock, TimeAxisItem
 
 # Weights move only when the adaptor updates them, so a sample is kept only when they change,
 # plus one trailing sample that slides along with the newest bar while they hold still.
 WEIGHTS_CAPACITY = 20_000
+_FILL_OPACITY = 150 / 255
 
 
 class WeightsPane(QWidget):
@@ -26,6 +28,8 @@ class WeightsPane(QWidget):
         self._last: np.ndarray | None = None
         self._trailing = False
         self._x = RingBuffer(WEIGHTS_CAPACITY, np.float64)
+        self._drawn: tuple[int, float] | None = None     # (samples, newest x) last drawn
+        self.dirty = False
         self._tops: list[RingBuffer] = []
         self._curves: list[pg.PlotDataItem] = []
         self.plot_widget = pg.PlotWidget(axisItems={"bottom": TimeAxisItem(clock)})
@@ -34,6 +38,7 @@ class WeightsPane(QWidget):
         self.plot.hideButtons()
         self.plot.setMouseEnabled(y=False)
         self.plot.getViewBox().enableAutoRange(x=True, y=False)
+        self.plot.setDownsampling(auto=True, mode="peak")
         # One row across the top, so the legend does not hide the bands.
         self.legend = self.plot.addLegend(offset=(40, 1), labelTextColor=theme.TEXT,
                                           colCount=8, verSpacing=-6)
@@ -45,8 +50,6 @@ class WeightsPane(QWidget):
 
     def _new_curve(self, pen: object) -> pg.PlotDataItem:
         curve = pg.PlotDataItem(pen=pen)
-        curve.setDownsampling(auto=True, method="peak")
-        curve.setClipToView(True)
         self.plot.addItem(curve)
         return curve
 
@@ -57,8 +60,9 @@ class WeightsPane(QWidget):
         ring.extend(below.copy())
         color = theme.agent_color(agent)
         curve = self._new_curve(pg.mkPen(color, width=1))
-        fill_color = pg.mkColor(color)
-        fill_color.setAlpha(150)
+        # The bands never overlap, so an opaque colour pre-mixed with the background looks the
+        # same as a translucent one and saves the software rasteriser blending the whole plot.
+        fill_color = theme.mix(color, theme.BACKGROUND, _FILL_OPACITY)
         fill = pg.FillBetweenItem(self._curves[-1] if self._curves else self._base, curve,
                                   brush=pg.mkBrush(fill_color))
         self.plot.addItem(fill)
@@ -91,10 +95,20 @@ class WeightsPane(QWidget):
                 ring.append(float(top))
         self._trailing = same
         self._last = weights
+        self.dirty = True
+
+    def redraw(self) -> None:
+        if len(self._x) == 0:
+            return
+        drawn = (self._x.total, self._x.last())
+        if drawn == self._drawn:
+            return
+        self._drawn = drawn
         xs = self._x.view()
         self._base.setData(xs, np.zeros(len(xs)))
         for ring, curve in zip(self._tops, self._curves):
             curve.setData(xs, ring.view())
+        settle(self.plot_widget)
 
     def stacked(self) -> tuple[np.ndarray, np.ndarray]:
         """(x, tops) as held: tops[k] is the top edge of agent k's band."""

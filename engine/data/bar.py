@@ -76,12 +76,15 @@ class BarSeries:
         return Bar(self.symbol, int(self.ts[i]), float(self.open[i]), float(self.high[i]),
                    float(self.low[i]), float(self.close[i]), float(self.volume[i]))
 
-    def __iter__(self) -> Iterator[Bar]:
-        # Columns to Python lists once: far cheaper than indexing numpy per bar.
+    def __iter__(self, chunk: int = 8_192) -> Iterator[Bar]:
+        # Columns become Python lists a chunk at a time: far cheaper per bar than indexing
+        # numpy, without holding a long series as Python objects.
         symbol = self.symbol
-        cols = (self.ts.tolist(), self.open.tolist(), self.high.tolist(), self.low.tolist(),
-                self.close.tolist(), self.volume.tolist())
-        return (Bar(symbol, *values) for values in zip(*cols))
+        for start in range(0, len(self), chunk):
+            end = start + chunk
+            cols = (self.ts[start:end].tolist(), self.open[start:end].tolist(), self.high[start:end].tolist(),
+                    self.low[start:end].tolist(), self.close[start:end].tolist(), self.volume[start:end].tolist())
+            yield from (Bar(symbol, *values) for values in zip(*cols))
 
     def slice(self, start: int, stop: int) -> "BarSeries":
         phase = None if self.phase is None else self.phase[start:stop]

@@ -67,7 +67,9 @@ class FeatureFrame:
     def row(self, i: int) -> FeatureRow:
         return FeatureRow(int(self.columns["ts"][i]), *(float(self.columns[n][i]) for n in FEATURE_FIELDS[1:]))
 
-    def rows(self) -> Iterator[FeatureRow]:
-        """Every row in order; converts the columns to lists once, which is what makes a
-        backtest's per-bar cost small."""
-        return (FeatureRow(*values) for values in zip(*(self.columns[n].tolist() for n in FEATURE_FIELDS)))
+    def rows(self, chunk: int = 8_192) -> Iterator[FeatureRow]:
+        """Every row in order. Columns become Python lists a chunk at a time: far cheaper per
+        bar than indexing numpy, without holding the whole frame as Python floats."""
+        for start in range(0, len(self), chunk):
+            cols = [self.columns[n][start:start + chunk].tolist() for n in FEATURE_FIELDS]
+            yield from (FeatureRow(*values) for values in zip(*cols))
