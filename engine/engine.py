@@ -125,8 +125,9 @@ class Engine:
         self._last_atr = row.atr
         self._last_close = bar.close
 
-    def advance(self, bar: Bar, row: FeatureRow) -> StepResult:
-        """One bar with its features already computed (`step` computes them streaming)."""
+    def advance(self, bar: Bar, row: FeatureRow, regime_state: RegimeState | None = None) -> StepResult:
+        """One bar with its features (and optionally its regime) already computed; `step`
+        computes both streaming. A backtest passes `RegimeEngine.replay` states."""
         self.index += 1
         ts = row.ts
         self._last_ts = ts
@@ -136,7 +137,8 @@ class Engine:
         if opened:
             self._settle(opened, fills, trades)
 
-        regime_state = self.regime.update(row)
+        if regime_state is None:
+            regime_state = self.regime.update(row)
         regime = regime_state.regime
         if regime_state.flipped:
             self.events.log(ts, "regime_flip", regime=regime.label, confidence=regime_state.confidence,

@@ -13,6 +13,7 @@ from engine.config import load_settings, validate
 from engine.data.bar import BarSeries
 from engine.data.synthetic import generate_bars
 from engine.engine import Engine
+from engine.features.pipeline import compute_features
 
 
 def random_walk_session_bars(n_days: int = 6, seed: int = 3) -> BarSeries:
@@ -87,6 +88,13 @@ def test_backtest_makes_the_same_decisions_as_stepping_bar_by_bar() -> None:
     stepped = [engine.step(bar) for bar in series]
     assert np.array_equal(backtest.position, [r.position for r in stepped])
     assert np.array_equal(backtest.regime, [r.regime.regime for r in stepped])
+    # The backtest's vectorised regime states: same regimes and flips; confidences equal to
+    # rounding (numpy and Python may differ in the last bit of a score).
+    replayed = list(Engine(settings, symbol=series.symbol).regime.replay(compute_features(series, settings)))
+    assert [(s.regime, s.flipped) for s in replayed] == [(r.regime.regime, r.regime.flipped) for r in stepped]
+    np.testing.assert_allclose([s.confidence for s in replayed], [r.regime.confidence for r in stepped],
+                               rtol=1e-12, atol=1e-12)
+    assert replayed[-1].regime is stepped[-1].regime.regime and replayed[-1].reasons[1:] == stepped[-1].regime.reasons[1:]
     np.testing.assert_allclose(backtest.equity, [r.equity for r in stepped], rtol=1e-12)
     assert len(backtest.trades) == sum(len(r.trades) for r in stepped) > 0
 

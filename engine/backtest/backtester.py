@@ -1,8 +1,9 @@
 """Backtester: drives the Engine over a bar series, with progress and cancellation.
 
-The only shortcut it takes is computing the features of the whole series at once
-(vectorised) and handing each precomputed row to `Engine.advance`, the same method
-`Engine.step` uses; tests prove the two give identical decisions.
+The only shortcuts it takes are computing the features and regime scores of the whole
+series at once (vectorised) and handing each precomputed row and regime state to
+`Engine.advance`, the same method `Engine.step` uses; tests prove the two give identical
+decisions.
 """
 from __future__ import annotations
 
@@ -74,11 +75,11 @@ class Backtester:
         events = 0
         done = 0
         cancelled = False
-        for i, bar, row in zip(range(n), series, frame.rows()):
+        for i, bar, row, state in zip(range(n), series, frame.rows(), engine.regime.replay(frame)):
             if cancel is not None and i % 256 == 0 and cancel.is_set():
                 cancelled = True
                 break
-            r = engine.advance(bar, row)
+            r = engine.advance(bar, row, state)
             equity[i] = r.equity
             drawdown[i] = r.drawdown
             position[i] = r.position

@@ -10,8 +10,9 @@ confidence: no edge is claimed.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -100,6 +101,27 @@ class RegimeEngine:
         s = self.s
         return RegimeState(Regime(current), max(lead, 0.0), flipped, lambda: explain(ev, scores, current, best, s))
 
+    def replay(self, frame: FeatureFrame) -> Iterator[RegimeState]:
+        """The states `update` would return for each row of `frame`, scored vectorised.
+
+        For backtests: the switching state advances exactly as in `update` (tests prove the
+        states equal), but the streaming evidence windows are not fed, so this engine must
+        not be used with `update` afterwards.
+        """
+        ev = evidence_columns(frame, self.s)
+        scores_matrix, warm = _score_columns(frame, self.s, ev)
+        switch, s = self._switch, self.s
+        for i, (scores, is_warm) in enumerate(zip(scores_matrix.tolist(), warm.tolist())):
+            if not is_warm:
+                yield RegimeState(Regime(switch.current), 0.0, False, partial(_cold_reasons, ev, i))
+                continue
+            best = max(range(_N), key=scores.__getitem__)
+            flipped = switch.step(best, scores[best], scores[switch.current])
+            current = switch.current
+            lead = scores[current] - max(x for k, x in enumerate(scores) if k != current)
+            yield RegimeState(Regime(current), max(lead, 0.0), flipped,
+                              partial(_frame_reasons, ev, i, scores, current, best, s))
+
     def classify_frame(self, frame: FeatureFrame) -> np.ndarray:
         """Regime codes (int8) for every bar, identical to a fresh engine's `update` bar by bar.
 
@@ -120,9 +142,23 @@ class RegimeEngine:
         return np.repeat(np.array(codes, dtype=np.int8), lengths)
 
 
-def _score_columns(frame: FeatureFrame, s: RegimeSettings) -> tuple[np.ndarray, np.ndarray]:
+def _at(ev: Evidence, i: int) -> Evidence:
+    return Evidence(*(float(getattr(ev, name)[i]) for name in EVIDENCE_FIELDS))
+
+
+def _cold_reasons(ev: Evidence, i: int) -> tuple[str, ...]:
+    return (f"features warming up: {', '.join(missing(_at(ev, i)))}",)
+
+
+def _frame_reasons(ev: Evidence, i: int, scores: list[float], current: int, best: int,
+                   s: RegimeSettings) -> tuple[str, ...]:
+    return explain(_at(ev, i), scores, current, best, s)
+
+
+def _score_columns(frame: FeatureFrame, s: RegimeSettings,
+                   ev: Evidence | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(n x 4 scores, warm mask) for a whole frame."""
-    ev = evidence_columns(frame, s)
+    ev = evidence_columns(frame, s) if ev is None else ev
     warm = np.ones(len(frame), dtype=bool)
     for name in EVIDENCE_FIELDS:
         warm &= ~np.isnan(getattr(ev, name))
