@@ -22,9 +22,9 @@ import pandas as pd
 from PySide6.QtCore import QObject, Signal
 
 from app import theme
-from app.commands.backtest import permissive_risk
+from engine.backtest.setup import backtest_settings
 from engine.backtest.backtester import Backtester, BacktestResult
-from engine.config import Settings, validate
+from engine.config import Settings
 from engine.data.bar import BarSeries
 from engine.data.cache import BarCache
 from engine.data.files import load_bars
@@ -112,19 +112,11 @@ def build_settings(base: Settings, options: RunOptions) -> Settings:
     """`base` with the form's choices applied, validated by the same rules as a YAML file."""
     if not options.agents:
         raise ValueError("agents = (): tick at least one agent to run")
-    data = base.to_dict()
-    names = list(options.agents)
-    data["agents"]["enabled"] = names
-    data["agents"]["params"] = {k: v for k, v in data["agents"]["params"].items() if k in names}
-    if options.adaptation_off:
-        data["adaptation"]["enabled"] = False
-    if options.risk_off:
-        data["risk"] = permissive_risk(data["risk"])
-    data["portfolio"]["initial_cash"] = float(options.cash)
-    data["execution"]["commission_per_share"] = float(options.commission_per_share)
-    data["execution"]["slippage_bps"] = float(options.slippage_bps)
-    data["execution"]["fill"] = options.fill
-    return validate(data)
+    return backtest_settings(
+        base, agents=options.agents, adaptation=not options.adaptation_off, risk=not options.risk_off,
+        cash=float(options.cash), commission_per_share=float(options.commission_per_share),
+        slippage_bps=float(options.slippage_bps), fill=options.fill,
+    )
 
 
 def run_label(source: DataSource, options: RunOptions, config_name: str | None = None) -> str:

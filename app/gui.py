@@ -28,7 +28,7 @@ from engine.observability.checklist_rules import load_checklist_template
 from engine.observability.events import EventLogger
 from engine.observability.red_flags import RedFlagMonitor
 from engine.persistence.checklist import ChecklistStore
-from engine.persistence.db import STATE_DIR, Database
+from engine.persistence.db import Database
 from engine.persistence.state_store import StateStore
 from widgets.checklist_panel import ChecklistPanel
 from widgets.config_dialog import DEFAULT_SAVE_PATH, ConfigDialog

@@ -20,15 +20,12 @@ CASES = {
 
 
 def settings_for(case: str):
-    from app.commands.backtest import permissive_risk
-    from engine.config import load_settings, validate
+    from engine.backtest.setup import backtest_settings
+    from engine.config import load_settings
 
-    data = load_settings().to_dict()
     if case == "sma":
-        data["agents"] = {"enabled": ["sma_cross"], "params": {}}
-        data["adaptation"]["enabled"] = False
-        data["risk"] = permissive_risk(data["risk"])
-    return validate(data)
+        return backtest_settings(load_settings(), agents=["sma_cross"], adaptation=False, risk=False)
+    return load_settings()
 
 
 def run_case(case: str, bars: int) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.commands.backtest import permissive_risk
+from engine.backtest.setup import permissive_risk
 from engine.backtest.backtester import Backtester
 from engine.config import load_settings, validate
 from engine.data.bar import BarSeries

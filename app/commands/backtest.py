@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.backtest.backtester import Backtester, BacktestResult
+from engine.backtest.setup import backtest_settings
 from engine.config import Settings, load_settings, validate
 from engine.data.bar import BarSeries
 from engine.observability.events import iso
@@ -39,34 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """The settings file, then the command-line switches, validated by the same rules."""
-    base = load_settings(args.config).to_dict()
-    if args.agents:
-        names = [a.strip() for a in args.agents.split(",") if a.strip()]
-        base["agents"]["enabled"] = names
-        base["agents"]["params"] = {k: v for k, v in base["agents"]["params"].items() if k in names}
-    if args.no_adapt:
-        base["adaptation"]["enabled"] = False
-    if args.no_risk:
-        base["risk"] = permissive_risk(base["risk"])
-    for key, section, field in (("cash", "portfolio", "initial_cash"), ("commission", "execution", "commission_per_share"),
-                                ("slippage_bps", "execution", "slippage_bps"), ("fill", "execution", "fill")):
-        value = getattr(args, key)
-        if value is not None:
-            base[section][field] = value
+    base = load_settings(args.config)
     if args.symbol:
-        base["data"]["symbol"] = args.symbol
-    return validate(base)
-
-
-def permissive_risk(risk: dict[str, Any]) -> dict[str, Any]:
-    """Risk settings whose layers never bind; max_position still sizes trades, the kill switch works."""
-    out = dict(risk)
-    out.update(daily_loss_limit=1.0, soft_drawdown=0.999, hard_drawdown=1.0, soft_drawdown_scale=1.0)
-    out["circuit_breaker"] = {**risk["circuit_breaker"], "consecutive_losses": 1_000}
-    out["volatility_scaling"] = {**risk["volatility_scaling"], "enabled": False}
-    out["regime_caps"] = {k: 1.0 for k in risk["regime_caps"]}
-    out["var"] = {**risk["var"], "enabled": False}
-    return out
+        base = validate({**base.to_dict(), "data": {**base.data.model_dump(), "symbol": args.symbol}})
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()] if args.agents else None
+    return backtest_settings(base, agents=agents, adaptation=not args.no_adapt, risk=not args.no_risk,
+                             cash=args.cash, commission_per_share=args.commission,
+                             slippage_bps=args.slippage_bps, fill=args.fill)
 
 
 def load_series(args: argparse.Namespace, settings: Settings) -> BarSeries:

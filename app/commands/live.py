@@ -82,17 +82,16 @@ def run(args: argparse.Namespace) -> int:
     console = Console(headless=args.headless)
     engine = Engine(settings, events=events)
     server = _metrics_server(settings, args.metrics_port)
-    on_step, on_events = console.step, console.events
-    if server is not None:
-        metrics = server.metrics
 
-        def on_step(r: StepResult) -> None:
-            console.step(r)
-            metrics.observe(r, engine, loop.last_step_seconds, loop.last_feed_lag_seconds)
+    def on_step(r: StepResult) -> None:
+        console.step(r)
+        if server is not None:
+            server.metrics.observe(r, engine, loop.last_step_seconds, loop.last_feed_lag_seconds)
 
-        def on_events(batch: list[Event]) -> None:
-            console.events(batch)
-            metrics.observe_events(batch)
+    def on_events(batch: list[Event]) -> None:
+        console.events(batch)
+        if server is not None:
+            server.metrics.observe_events(batch)
 
     loop = LiveTradingLoop(
         engine, ReplayFeed(series, args.replay_speed), SessionStore(db), name,

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import (
-    BigInteger, Column, Float, MetaData, SmallInteger, String, Table, create_engine, event, func, select,
+    BigInteger, Column, Float, MetaData, SmallInteger, String, Table, func, select,
 )
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from engine.config import CONFIG_DIR, load_settings
 from engine.data.bar import BarSeries
+from engine.persistence.db import sqlite_engine
 from engine.data.timestamps import check_timezone, exchange_timezone, to_utc_ns
 
 PROJECT_ROOT = CONFIG_DIR.parent
@@ -91,9 +92,7 @@ class BarCache:
     def __init__(self, path: str | Path | None = None, *, tz: str | None = None) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
         self.tz = check_timezone(tz or exchange_timezone())   # for naive start/end in load()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._engine: Engine = create_engine(f"sqlite:///{self.path}")
-        event.listen(self._engine, "connect", _sqlite_pragmas)
+        self._engine: Engine = sqlite_engine(self.path)
         metadata.create_all(self._engine)
 
     def close(self) -> None:
@@ -192,11 +191,3 @@ class BarCache:
 def _check_timeframe(timeframe: str) -> None:
     if not isinstance(timeframe, str) or not TIMEFRAME.match(timeframe):
         raise ValueError(f"timeframe {timeframe!r} is not valid; expected e.g. '1min', '5min', '1h', '1d'")
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")   # safe with WAL, much faster than FULL
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()

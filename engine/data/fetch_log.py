@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, create_engine, delete, event, insert, select
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, delete, insert, select
 from sqlalchemy.engine import Engine
+
+from engine.persistence.db import sqlite_engine
 
 Window = tuple[int, int]   # [start_ns, end_ns)
 
@@ -66,9 +67,7 @@ class FetchLog:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._engine: Engine = create_engine(f"sqlite:///{self.path}")
-        event.listen(self._engine, "connect", _sqlite_pragmas)
+        self._engine: Engine = sqlite_engine(self.path)
         metadata.create_all(self._engine)
 
     def close(self) -> None:
@@ -98,10 +97,3 @@ class FetchLog:
                 {"source": source, "symbol": symbol, "timeframe": timeframe, "start_ns": s, "end_ns": e}
                 for s, e in merge_windows([*held, window])
             ])
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")   # the bar cache's writer may hold the file too
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()

@@ -49,6 +49,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_engine(path: str | Path) -> Engine:
+    """A SQLAlchemy engine on one SQLite file with FutBot's pragmas on every connection."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{path}")
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 class Database:
     """An engine plus a session factory for one SQLite file."""
 
@@ -56,9 +65,7 @@ class Database:
         self.path = Path(path)
         if self.path.exists() and self.path.is_dir():
             raise PersistenceError(f"database path {self.path} is a directory; expected a SQLite file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(f"sqlite:///{self.path}")
-        event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine: Engine = sqlite_engine(self.path)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
