@@ -305,10 +305,15 @@ def test_futbot_live_runs_a_paper_session_and_a_second_run_resumes_it(tmp_path: 
                                                                                 "feed_end"]
 
 
-def test_futbot_live_with_ibkr_says_it_is_not_wired(tmp_path: Path, capsys) -> None:
-    assert main(cli(tmp_path, "--broker", "ibkr")) == 2
-    assert "IBKR broker not wired yet in this command" in capsys.readouterr().err
-    assert not (tmp_path / "futbot.sqlite").exists()
+def test_futbot_live_with_ibkr_and_no_gateway_fails_clearly(tmp_path: Path, capsys) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port with nothing listening on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = main(cli(tmp_path, "--broker", "ibkr", "--port", str(port)))
+    err = capsys.readouterr().err
+    assert code != 0 and str(port) in err
 
 
 def test_futbot_live_refuses_a_session_name_unfit_for_a_file(tmp_path: Path, capsys) -> None:

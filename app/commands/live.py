@@ -5,18 +5,27 @@ broker, writing everything under the state directory (the SQLite database and on
 event log per session) so the GUI can open it afterwards. Running the same command again
 resumes the session where it stopped, whether it was stopped cleanly or killed. Ctrl-C and
 SIGTERM stop after the bar in hand is committed, and the command exits 0.
+
+With `--broker ibkr` the session trades IB's live 1-minute bars through TWS / IB Gateway
+(`engine.live.ib_bridge`): it connects, adopts IB's positions and cash as the book (the
+differences are printed and logged as a `reconciliation` event) and trades from the next
+completed minute. Limitations: the indicators start cold (no historical warm-up), and a
+session that has traded cannot be resumed, since resuming re-feeds the bars it traded and IB
+does not give them back bar for bar; start a new session instead (the default name is new
+on every run) and it takes over the account's positions through the reconciliation.
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from engine.config import Settings, load_settings, validate
 from engine.engine import Engine, StepResult
@@ -27,8 +36,12 @@ from engine.observability.metrics import EngineMetrics, MetricsServer
 from engine.persistence.db import STATE_DIR, Database
 from engine.persistence.session_store import SessionStore
 
+if TYPE_CHECKING:
+    from ib_async import IB
+
+    from engine.live.ib_bridge import IBBridge
+
 _SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-IBKR_NOT_WIRED = "IBKR broker not wired yet in this command"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--headless", action="store_true", help="log lines only, no live status line (for services)")
     p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
                    help="serve Prometheus metrics on 127.0.0.1:PORT (default: metrics.* in the settings)")
+    ib = p.add_argument_group("ibkr", "TWS / IB Gateway connection (defaults: execution.ibkr in the settings)")
+    ib.add_argument("--host", default=None, help="TWS / Gateway host")
+    ib.add_argument("--port", type=int, default=None, help="TWS / Gateway API port")
+    ib.add_argument("--client-id", type=int, default=None, help="API client id, unique per connection")
+    ib.add_argument("--account", default=None, help="account id ('' = the only managed account)")
     p.set_defaults(run=run)
 
 
@@ -64,7 +82,7 @@ def replay_speed(text: str) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     if args.broker == "ibkr":
-        return _ibkr_not_wired()
+        return run_ibkr(args)
     if args.days < 1:
         raise ValueError(f"--days {args.days}: expected at least 1 trading day")
     settings = _settings(args)
@@ -113,6 +131,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _observers(console: Console, server: MetricsServer | None, engine: Engine,
+               loop: Callable[[], LiveTradingLoop]) -> tuple[Callable[[StepResult], None], Callable[[list[Event]], None]]:
+    """The loop's hooks: the console, and the metrics when served (`loop` gives the loop, made later)."""
+    if server is None:
+        return console.step, console.events
+    metrics = server.metrics
+
+    def on_step(r: StepResult) -> None:
+        console.step(r)
+        running = loop()
+        metrics.observe(r, engine, running.last_step_seconds, running.last_feed_lag_seconds)
+
+    def on_events(batch: list[Event]) -> None:
+        console.events(batch)
+        metrics.observe_events(batch)
+
+    return on_step, on_events
+
+
 def _metrics_server(settings: Settings, port: int | None) -> MetricsServer | None:
     m = settings.metrics
     if port is None and not m.enabled:
@@ -120,20 +157,98 @@ def _metrics_server(settings: Settings, port: int | None) -> MetricsServer | Non
     return MetricsServer(EngineMetrics(), m.host, m.port if port is None else port, allow_remote=m.allow_remote)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, ibkr: dict[str, object] | None = None) -> Settings:
+    """The settings with the command's overrides; `ibkr` values that are None keep the settings'."""
     base = load_settings(args.config).to_dict()
     if args.symbol:
         base["data"]["symbol"] = args.symbol
+    for key, value in (ibkr or {}).items():
+        if value is not None:
+            base["execution"]["ibkr"][key] = value
     return validate(base)
 
 
-def _ibkr_not_wired() -> int:
-    if importlib.util.find_spec("engine.execution.ibkr") is None:
-        why = "engine/execution/ibkr.py (IBKRBroker) is not in this build"
-    else:
-        why = "IBKRBroker exists, but this command has no IB bar feed or connection options yet"
-    print(f"futbot live: error: {IBKR_NOT_WIRED}: {why}; use --broker paper", file=sys.stderr)
-    return 2
+def run_ibkr(args: argparse.Namespace) -> int:
+    """`futbot live --broker ibkr`: the live loop on IB's bars and orders through an `IBBridge`."""
+    from engine.execution.ibkr import ConnectionChange, IBKRBroker
+    from engine.live.ib_bridge import IBBridge
+
+    settings = _settings(args, ibkr={"host": args.host, "port": args.port, "client_id": args.client_id,
+                                     "account": args.account})
+    symbol = settings.data.symbol
+    name = args.session or f"ibkr-{symbol}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    if not _SESSION_NAME.fullmatch(name):
+        raise ValueError(f"--session {name!r}: expected letters, digits, '.', '_' or '-' (at most 100)")
+    state_dir: Path = args.state_dir
+    db = Database(state_dir / "futbot.sqlite")
+    try:
+        store = SessionStore(db)
+        _refuse_ibkr_resume(store, name)
+        ibkr = settings.execution.ibkr
+
+        def make_broker(on_connection: Callable[[ConnectionChange], None]) -> IBKRBroker:
+            return IBKRBroker.from_settings(ibkr, ib=new_ib(), on_connection=on_connection)
+
+        def connection(change: ConnectionChange) -> None:
+            print(f"{iso(change.ts)} IB {'connected' if change.connected else 'disconnected'}: {change.reason}",
+                  flush=True)
+
+        bridge = IBBridge(make_broker, symbol, start_timeout=ibkr.connect_timeout + 5.0, on_connection=connection)
+        try:
+            bridge.start()
+            return _trade_ibkr(args, settings, name, store, bridge)
+        finally:
+            bridge.close()
+    finally:
+        db.close()
+
+
+def new_ib() -> IB:
+    """The IB connection object (tests put a fake TWS behind it here)."""
+    from ib_async import IB
+
+    return IB()
+
+
+def _refuse_ibkr_resume(store: SessionStore, name: str) -> None:
+    info = store.find_session(name)
+    saved = None if info is None else store.checkpoint(info.id)
+    if saved is not None and saved.step >= 0:
+        raise ValueError(f"--session {name!r} has traded {saved.step + 1} bars: an IBKR session cannot be resumed "
+                         "(IB does not re-feed its bars); start a new session, which adopts IB's positions")
+
+
+def _trade_ibkr(args: argparse.Namespace, settings: Settings, name: str, store: SessionStore,
+                bridge: IBBridge) -> int:
+    from engine.live.ib_bridge import StartReconciler, describe_reconciliation
+
+    symbol = settings.data.symbol
+    events = EventLogger(args.state_dir / "events" / f"{name}.jsonl", keep=1_000)
+    console = Console(headless=args.headless)
+    engine = Engine(settings, broker=bridge.broker, events=events)
+    server = _metrics_server(settings, args.metrics_port)
+    on_step, on_events = _observers(console, server, engine, lambda: loop)
+    hook = StartReconciler(engine, bridge.broker, lambda: loop.stop(), then=on_events,
+                           report=lambda rec: print(describe_reconciliation(rec), flush=True))
+    ibkr = settings.execution.ibkr
+    loop = LiveTradingLoop(engine, bridge.feed, store, name, broker="ibkr",
+                           feed_name=f"IB real-time bars {symbol} via {ibkr.host}:{ibkr.port}",
+                           on_step=on_step, on_events=hook)
+    try:
+        if server is not None:
+            server.start()
+            print(f"metrics on http://{server.host}:{server.port}/metrics", flush=True)
+        summary = run_until_signalled(loop)
+    finally:
+        if server is not None:
+            server.stop()
+        console.close()
+        events.close()
+    if hook.error is not None:
+        print(f"futbot live: error: reconciliation with IB failed, nothing traded: {hook.error}", file=sys.stderr)
+        return 1
+    print(summary_line(summary), flush=True)
+    return 0
 
 
 def run_until_signalled(loop: LiveTradingLoop) -> LoopSummary:
