@@ -46,7 +46,7 @@ class BatchBuilder:
             equity=equity, cash=engine.portfolio.cash, day_pnl=day_pnl,
             day_pnl_pct=day_pnl / self._day_start_equity if self._day_start_equity else 0.0,
             drawdown=engine.portfolio.drawdown, ts=engine.last_ts, symbol=engine.symbol,
-            running=running, speed=speed,
+            running=running, speed=speed, stream=f"{mode}/{engine.symbol}",
         )
         total_bars = max(int(self._regime_bars.sum()), 1)
         regime = engine.regime.current

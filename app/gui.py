@@ -2,7 +2,9 @@
 
 `futbot` with no sub-command lands here. The window opens on a replay of the embedded
 market data through the full engine and paper broker, so everything moves at once with no
-keys and no network.
+keys and no network. Mode "Paper live" trades the same bars as a crash-safe session in the
+state database (`gui-paper-<SYMBOL>-<DAYS>d-s<SEED>`, like `futbot live`), resumed whenever
+it is chosen again, in this run of the window or a later one.
 """
 from __future__ import annotations
 
@@ -19,22 +21,26 @@ from app.facts import FactsTracker
 from app.snapshot import SnapshotBatch
 from app.theme import apply_dark_theme
 from app.window import MainWindow
-from app.worker import EngineWorker, KillInfo, start_worker
+from app.worker import MODES, EngineWorker, KillInfo, start_worker
 from engine.config import ConfigError, Settings, load_settings
-from engine.data.bar import Bar
+from engine.data.bar import Bar, BarSeries
 from engine.data.synthetic import PROFILES, generate_bars
 from engine.engine import Engine
+from engine.live.feeds import ReplayFeed
+from engine.live.loop import LiveTradingLoop
 from engine.observability.checklist_rules import load_checklist_template
 from engine.observability.events import EventLogger
 from engine.observability.red_flags import RedFlagMonitor
 from engine.persistence.checklist import ChecklistStore
 from engine.persistence.db import Database
+from engine.persistence.session_store import SessionStore
 from engine.persistence.state_store import StateStore
 from widgets.checklist_panel import ChecklistPanel
 from widgets.config_dialog import DEFAULT_SAVE_PATH, ConfigDialog
 from widgets.kill_dialog import KillSummary, RearmDialog
 
 HALT_KEY = "kill_switch"
+BAR_SECONDS = 60.0   # the embedded bars are one minute long
 
 
 class Workstation(QObject):
@@ -52,12 +58,18 @@ class Workstation(QObject):
         state_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = state_dir / "futbot.sqlite"
         symbol = (args.symbol or settings.data.symbol).upper()
-        symbols = sorted(set(PROFILES) | {symbol})
-        self.window = MainWindow(symbols=symbols)
+        self._symbols = sorted(set(PROFILES) | {symbol})
+        self._stream: str | None = None
+        self._drawn = False      # the window shows bars of the current stream
+        self.window = MainWindow(symbols=self._symbols)
         # Created here, before the engine thread starts, so the two threads never race to
         # create the schema of a new database file.
-        self._engine_store = StateStore(Database(self.db_path))
-        self.worker = EngineWorker(settings, symbol, self._feed, self._engine, halt_store=self._store_halt)
+        engine_db = Database(self.db_path)
+        self._engine_store = StateStore(engine_db)
+        self._sessions = SessionStore(engine_db)
+        self._bars: dict[str, BarSeries] = {}
+        self.worker = EngineWorker(settings, symbol, self._feed, self._engine, halt_store=self._store_halt,
+                                   loop_factory=self._paper_loop)
         self.worker.speed = args.speed
         self.thread = start_worker(self.worker)
         self.facts = FactsTracker(settings)
@@ -65,7 +77,8 @@ class Workstation(QObject):
         gui_db = Database(self.db_path)
         template = load_checklist_template()
         self.checklist = ChecklistPanel(ChecklistStore(gui_db, template), template)
-        self.checklist_window = _holder("Burn-in checklist", self.checklist, self.window)
+        # A window of its own (no parent): it outlives main-window renewals on a mode change.
+        self.checklist_window = _holder("Burn-in checklist", self.checklist)
         self.last_kill: KillInfo | None = None
         self._connect()
         if not args.paused:
@@ -73,7 +86,37 @@ class Workstation(QObject):
 
     # -- runs in the engine thread (called by the worker) ----------------------------------
     def _feed(self, symbol: str) -> Iterator[Bar]:
-        return iter(generate_bars(symbol, days=self.args.days, seed=self.args.seed))
+        return iter(self._series(symbol))
+
+    def _series(self, symbol: str) -> BarSeries:
+        if symbol not in self._bars:
+            self._bars[symbol] = generate_bars(symbol, days=self.args.days, seed=self.args.seed)
+        return self._bars[symbol]
+
+    def session_name(self, symbol: str) -> str:
+        return f"gui-paper-{symbol}-{self.args.days}d-s{self.args.seed}"
+
+    def _paper_loop(self, settings: Settings, symbol: str, bars_per_second: float | None) -> LiveTradingLoop:
+        name = self.session_name(symbol)
+        engine = Engine(settings, symbol=symbol,
+                        events=EventLogger(self.args.state_dir / "events" / f"{name}.jsonl", keep=1_000))
+        speed = None if bars_per_second is None else bars_per_second * BAR_SECONDS
+        loop = LiveTradingLoop(
+            engine, ReplayFeed(self._series(symbol), speed, max_gap_seconds=BAR_SECONDS), self._sessions, name,
+            broker="paper", feed_name=f"synthetic {symbol} days={self.args.days} seed={self.args.seed}",
+            bar_seconds=BAR_SECONDS,
+        )
+        halted = self._engine_store.load(HALT_KEY)
+        if halted and not self._session_halted(name):
+            # A kill survives a restart, whichever mode it was pulled in: the loop halts the
+            # session again as soon as it has resumed it.
+            loop.request_kill(f"still halted after restart: {halted['reason']}", flatten=False)
+        return loop
+
+    def _session_halted(self, name: str) -> bool:
+        info = self._sessions.find_session(name)
+        saved = None if info is None else self._sessions.checkpoint(info.id)
+        return saved is not None and bool(saved.doc["engine"]["risk"]["killed"])
 
     def _engine(self, settings: Settings, symbol: str) -> Engine:
         engine = Engine(settings, symbol=symbol, events=EventLogger(self.args.state_dir / "events.jsonl"))
@@ -91,11 +134,15 @@ class Workstation(QObject):
 
     # -- GUI thread -------------------------------------------------------------------------
     def _connect(self) -> None:
-        w, worker = self.window, self.worker
+        worker = self.worker
         worker.batch_ready.connect(self._on_batch)
-        worker.failed.connect(w.show_error)
+        worker.failed.connect(self._on_failed)
         worker.killed.connect(self._on_killed)
         worker.finished.connect(self._on_finished)
+        self._connect_window()
+
+    def _connect_window(self) -> None:
+        w, worker = self.window, self.worker
         w.start_requested.connect(lambda: worker.send("start"))
         w.pause_requested.connect(lambda: worker.send("pause"))
         w.speed_changed.connect(lambda v: worker.send("speed", v))
@@ -107,12 +154,33 @@ class Workstation(QObject):
         w.checklist_requested.connect(self._show_checklist)
         w.mode_changed.connect(self._mode)
 
+    def _renew_window(self) -> None:
+        """Another mode or symbol starts its own time line: fresh charts in the same layout."""
+        old = self.window
+        old.save_layout()
+        self.window = MainWindow(symbols=self._symbols)
+        self.window.setGeometry(old.geometry())
+        self._connect_window()
+        if old.isVisible():
+            self.window.show()
+        old.hide()   # dropped with its last reference
+
     @Slot()
     def _on_finished(self) -> None:
-        self.window.show_error("replay finished: the embedded data is exhausted")
+        self.window.show_error(f"{self.worker.mode} finished: the embedded data is exhausted")
+
+    @Slot(str)
+    def _on_failed(self, text: str) -> None:
+        self.window.show_error(text)
 
     @Slot(object)
     def _on_batch(self, batch: SnapshotBatch) -> None:
+        stream = batch.status.stream
+        if stream != self._stream:
+            if self._drawn:
+                self._renew_window()
+            self._stream, self._drawn = stream, False
+        self._drawn = self._drawn or len(batch) > 0
         self.window.apply_batch(batch)
         facts, observation = self.facts.update(batch)
         self.checklist.set_live_facts(facts)
@@ -160,9 +228,11 @@ class Workstation(QObject):
         self.checklist_window.raise_()
 
     def _mode(self, mode: str) -> None:
-        if mode.lower() != "replay":
+        if mode in MODES:
+            self.worker.send("mode", mode)
+        else:
             self.window.show_error(f"mode {mode!r} is not available in the window yet; "
-                                   "use `futbot live --broker paper` for paper trading")
+                                   f"choose one of: {', '.join(MODES)}")
 
     def shutdown(self) -> None:
         self.worker.send("stop")
@@ -170,8 +240,8 @@ class Workstation(QObject):
         self.thread.wait(5_000)
 
 
-def _holder(title: str, widget: QWidget, parent: QWidget) -> QDialog:
-    box = QDialog(parent)
+def _holder(title: str, widget: QWidget) -> QDialog:
+    box = QDialog()
     box.setWindowTitle(title)
     box.setModal(False)
     box.resize(760, 560)

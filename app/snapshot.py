@@ -54,6 +54,7 @@ class Status:
     symbol: str
     running: bool
     speed: float            # bars per second; 0 means as fast as possible
+    stream: str = ""        # which bar stream this is ("replay/QQQ"); a new one starts fresh charts
 
 
 @dataclass(frozen=True)
