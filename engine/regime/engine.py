@@ -111,7 +111,7 @@ class RegimeEngine:
         ev = evidence_columns(frame, self.s)
         scores_matrix, warm = _score_columns(frame, self.s, ev)
         switch, s = self._switch, self.s
-        for i, (scores, is_warm) in enumerate(zip(scores_matrix.tolist(), warm.tolist())):
+        for i, (scores, is_warm) in enumerate(_chunked_rows(scores_matrix, warm)):
             if not is_warm:
                 yield RegimeState(Regime(switch.current), 0.0, False, partial(_cold_reasons, ev, i))
                 continue
@@ -140,6 +140,12 @@ class RegimeEngine:
                     codes.append(b)
         lengths = np.diff(np.append(starts, len(best)))
         return np.repeat(np.array(codes, dtype=np.int8), lengths)
+
+
+def _chunked_rows(scores: np.ndarray, warm: np.ndarray, chunk: int = 8_192) -> Iterator[tuple[list[float], bool]]:
+    # Python lists a chunk at a time: cheap per bar without holding the whole frame as objects.
+    for start in range(0, len(warm), chunk):
+        yield from zip(scores[start:start + chunk].tolist(), warm[start:start + chunk].tolist())
 
 
 def _at(ev: Evidence, i: int) -> Evidence:
