@@ -96,9 +96,15 @@ class Session:
         self.log = tmp_path / "events" / f"{name}.jsonl"
         self.engine = Engine(load_settings(), broker=bridge.broker, events=EventLogger(self.log))
         self.steps: list[StepResult] = []
-        self.reconciler = StartReconciler(self.engine, bridge.broker, lambda: self.loop.stop())
+        self.reconciler = StartReconciler(self.engine, bridge.broker, lambda: self.loop.stop(),
+                                          connection_changes=lambda: bridge.connection_changes)
+
+        def on_step(result: StepResult) -> None:
+            self.reconciler.after_step(result)
+            self.steps.append(result)
+
         self.loop = LiveTradingLoop(self.engine, bridge.feed, self.store, name, broker="ibkr", feed_name="fake",
-                                    on_step=self.steps.append, on_events=self.reconciler)
+                                    on_step=on_step, on_events=self.reconciler)
         self.engine_thread_id = 0
         self.outcome: list[LoopSummary | BaseException] = []
         self.thread = threading.Thread(target=self._run, name="engine")
@@ -221,6 +227,9 @@ def test_a_disconnect_mid_session_reconnects_and_sends_no_order_twice(tmp_path: 
         [(e.execution.orderRef, e.execution.shares) for e in tws.executions]
     assert [(c.connected, c.reason) for c in bridge.connection_changes][:3] == \
         [(True, "connected"), (False, "connection lost"), (True, "connected")]
+    # Positions and cash were compared again after the reconnect, not only at the start.
+    assert session.reconciler.reconciliations == 2
+    assert len(session.events("reconciliation")) == 2
 
 
 def test_shutdown_joins_the_ib_thread_closes_its_loop_and_disconnects(tmp_path: Path) -> None:

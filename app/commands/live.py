@@ -229,11 +229,17 @@ def _trade_ibkr(args: argparse.Namespace, settings: Settings, name: str, store: 
     server = _metrics_server(settings, args.metrics_port)
     on_step, on_events = _observers(console, server, engine, lambda: loop)
     hook = StartReconciler(engine, bridge.broker, lambda: loop.stop(), then=on_events,
-                           report=lambda rec: print(describe_reconciliation(rec), flush=True))
+                           report=lambda rec: print(describe_reconciliation(rec), flush=True),
+                           connection_changes=lambda: bridge.connection_changes)
+
+    def step_hook(r: StepResult) -> None:
+        on_step(r)
+        hook.after_step(r)
+
     ibkr = settings.execution.ibkr
     loop = LiveTradingLoop(engine, bridge.feed, store, name, broker="ibkr",
                            feed_name=f"IB real-time bars {symbol} via {ibkr.host}:{ibkr.port}",
-                           on_step=on_step, on_events=hook)
+                           on_step=step_hook, on_events=hook)
     try:
         if server is not None:
             server.start()

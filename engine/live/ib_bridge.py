@@ -335,39 +335,64 @@ def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
 
 
 class StartReconciler:
-    """An `on_events` hook for `LiveTradingLoop`: reconciles when the session starts or resumes.
+    """An `on_events` hook for `LiveTradingLoop`: reconciles when the session starts or resumes,
+    and (through `after_step`, an `on_step` hook) again after every reconnect to IB.
 
     The loop reports the start (or the resume, after restoring its checkpoint) on the engine
     thread before trading the first bar, which is the moment the engine's portfolio is the one
-    to compare. If reconciling fails, `stop` is called (the loop then trades no bar) and the
-    error is kept in `error` and re-raised. `then` is the hook the events go on to.
+    to compare. A reconnect is noticed after the next committed step, on the engine thread, so
+    the portfolio is compared between two bars, never mid-step. If reconciling fails, `stop` is
+    called (the loop then trades no further bar) and the error is kept in `error` and re-raised.
+    `then` is the hook the events go on to.
     """
 
     def __init__(self, engine: Engine, broker: BridgeBroker, stop: Callable[[], None], *,
                  then: Callable[[list[Event]], None] | None = None,
-                 report: Callable[[Reconciliation], None] | None = None) -> None:
+                 report: Callable[[Reconciliation], None] | None = None,
+                 connection_changes: Callable[[], list[ConnectionChange]] | None = None) -> None:
         self.engine = engine
         self.broker = broker
         self.stop = stop
         self.then = then
         self.report = report
+        self.connection_changes = connection_changes
         self.session = ""
         self.last: Reconciliation | None = None
         self.error: BaseException | None = None
+        self.reconciliations = 0
+        self._ups_seen = 0
+
+    def _ups(self) -> int:
+        changes = self.connection_changes() if self.connection_changes is not None else []
+        return sum(1 for c in changes if c.connected)
+
+    def _reconcile(self) -> None:
+        try:
+            self.last = reconcile_with_broker(self.engine, self.broker, self.session)
+        except Exception as exc:
+            self.error = exc
+            self.stop()
+            raise
+        self.reconciliations += 1
+        if self.report is not None:
+            self.report(self.last)
+
+    def after_step(self, _result: object = None) -> None:
+        """Reconcile once more if IB came back since the last check (the broker is the truth)."""
+        if not self.session:
+            return
+        ups = self._ups()
+        if ups > self._ups_seen:
+            self._ups_seen = ups
+            self._reconcile()
 
     def __call__(self, events: list[Event]) -> None:
         try:
             starts = [e for e in events if e.type == "session" and e.payload.get("what") in ("start", "resume")]
             if starts:
                 self.session = str(starts[-1].payload.get("session", ""))
-                try:
-                    self.last = reconcile_with_broker(self.engine, self.broker, self.session)
-                except Exception as exc:
-                    self.error = exc
-                    self.stop()
-                    raise
-                if self.report is not None:
-                    self.report(self.last)
+                self._ups_seen = self._ups()
+                self._reconcile()
         finally:
             if self.then is not None:
                 self.then(events)
