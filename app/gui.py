@@ -9,12 +9,14 @@ it is chosen again, in this run of the window or a later one.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from datetime import datetime, timezone
 from collections.abc import Iterator
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Slot
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtWidgets import QApplication, QDialog, QVBoxLayout, QWidget
 
 from app.facts import FactsTracker
@@ -25,6 +27,7 @@ from app.worker import MODES, EngineWorker, KillInfo, start_worker
 from engine.config import ConfigError, Settings, load_settings
 from engine.data.bar import Bar, BarSeries
 from engine.data.synthetic import PROFILES, generate_bars
+from engine.agents.registry import available_agents
 from engine.engine import Engine
 from engine.live.feeds import ReplayFeed
 from engine.live.loop import LiveTradingLoop
@@ -61,11 +64,20 @@ class Workstation(QObject):
         self._symbols = sorted(set(PROFILES) | {symbol})
         self._stream: str | None = None
         self._drawn = False      # the window shows bars of the current stream
+        self._retired: list[MainWindow] = []
+        # Python's cycle collector runs in whichever thread happens to allocate; if that is the
+        # engine thread while Qt objects are garbage, Qt crashes or deadlocks. Collect on a GUI
+        # timer instead (automatic collection is off while the workstation runs).
+        self._gc_was_enabled = gc.isenabled()
+        self._gc = GarbageCollector(interval=1.0)
         self.window = MainWindow(symbols=self._symbols)
         # Created here, before the engine thread starts, so the two threads never race to
         # create the schema of a new database file.
         engine_db = Database(self.db_path)
         self._engine_store = StateStore(engine_db)
+        # Agent discovery scans installed packages' entry points: done once here, in the GUI
+        # thread, before the engine thread starts building engines from the registry.
+        available_agents()
         self._sessions = SessionStore(engine_db)
         self._bars: dict[str, BarSeries] = {}
         self.worker = EngineWorker(settings, symbol, self._feed, self._engine, halt_store=self._store_halt,
@@ -163,7 +175,10 @@ class Workstation(QObject):
         self._connect_window()
         if old.isVisible():
             self.window.show()
-        old.hide()   # dropped with its last reference
+        old.hide()
+        # Kept, hidden: letting Python's garbage collector tear down a window full of
+        # pyqtgraph items (in cycles, in arbitrary order) can crash the process.
+        self._retired.append(old)
 
     @Slot()
     def _on_finished(self) -> None:
@@ -238,6 +253,10 @@ class Workstation(QObject):
         self.worker.send("stop")
         self.thread.quit()
         self.thread.wait(5_000)
+        # Only once the engine thread is gone may the collector run anywhere again.
+        self._gc.timer.stop()
+        if self._gc_was_enabled:
+            gc.enable()
 
 
 def _holder(title: str, widget: QWidget) -> QDialog:

@@ -105,6 +105,12 @@ class Engine:
         self._pnl_n = 0
         self._pnl_mean = 0.0
         self._pnl_m2 = 0.0
+        self._cache_settings()
+
+    def _cache_settings(self) -> None:
+        # Read on every bar: plain attributes spare two attribute chains per bar.
+        self._max_position = self.settings.risk.max_position
+        self._rebalance_band = self.settings.policy.rebalance_band
 
     # -- the one path -------------------------------------------------------------------
     def step(self, bar: Bar) -> StepResult:
@@ -148,16 +154,21 @@ class Engine:
         equity = self.portfolio.mark(ts, self.symbol, price)
         self.risk.on_bar(ts, self.clock.day(ts), price, equity)
 
-        intents = tuple(it for it in (a.on_bar(row, regime) for a in self.agents) if it is not None)
+        spoke: list[Intent] = []
+        for agent in self.agents:
+            intent = agent.on_bar(row, regime)
+            if intent is not None:
+                spoke.append(intent)
+        intents = tuple(spoke)
         decision = self.policy.decide(intents, self.adaptor.weights[regime])
         position = self.portfolio.position(self.symbol)
-        max_shares = self.settings.risk.max_position * equity / price if price > 0.0 else 0.0
+        max_shares = self._max_position * equity / price if price > 0.0 else 0.0
         wanted = position if decision.hold else decision.target * max_shares
         # GARCH sigma of one-bar returns; before its first fit, ATR as a share of price stands in.
         bar_vol = row.garch_vol if row.garch_vol == row.garch_vol else row.atr / price
         verdict = self.risk.check(wanted, position, price, equity, regime, bar_vol)
         orders = self._rebalance(verdict.approved, position, max_shares, decision, regime, ts)
-        band = self.settings.policy.rebalance_band * max_shares
+        band = self._rebalance_band * max_shares
         if (not decision.hold and not orders and verdict.actions
                 and float(math.trunc(verdict.approved)) == position
                 and _needs_trade(float(math.trunc(wanted)), position, band)):
@@ -193,7 +204,7 @@ class Engine:
             # A remainder from a volume-capped fill is superseded by the new target.
             for event in self.broker.cancel_all():
                 self.events.log(ts, "order", id=event.order_id, status=event.status.value, reason="superseded")
-        if not _needs_trade(approved, position, self.settings.policy.rebalance_band * max_shares):
+        if not _needs_trade(approved, position, self._rebalance_band * max_shares):
             return []
         delta = approved - position
         order = Order(
@@ -264,6 +275,7 @@ class Engine:
         swap; a paper broker with working orders keeps its models until they are done.
         """
         self.settings = settings
+        self._cache_settings()
         self.policy = MetaPolicyController(settings.policy)
         self.adaptor.settings = settings.adaptation
         snapshot = self.risk.snapshot()

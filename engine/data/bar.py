@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from itertools import repeat
 from typing import Iterator
 
 import numpy as np
@@ -84,7 +85,7 @@ class BarSeries:
             end = start + chunk
             cols = (self.ts[start:end].tolist(), self.open[start:end].tolist(), self.high[start:end].tolist(),
                     self.low[start:end].tolist(), self.close[start:end].tolist(), self.volume[start:end].tolist())
-            yield from (Bar(symbol, *values) for values in zip(*cols))
+            yield from map(Bar, repeat(symbol), *cols)
 
     def slice(self, start: int, stop: int) -> "BarSeries":
         phase = None if self.phase is None else self.phase[start:stop]

@@ -94,6 +94,8 @@ class PaperBroker:
         return [self._cancelled(w, "cancel all") for w in working.values()]
 
     def open_orders(self) -> tuple[Order, ...]:
+        if not self._working:  # the common case on every bar: no generator, no new tuple
+            return ()
         return tuple(w.order for w in self._working.values())
 
     def drain_events(self) -> list[OrderEvent]:

@@ -72,4 +72,4 @@ class FeatureFrame:
         bar than indexing numpy, without holding the whole frame as Python floats."""
         for start in range(0, len(self), chunk):
             cols = [self.columns[n][start:start + chunk].tolist() for n in FEATURE_FIELDS]
-            yield from (FeatureRow(*values) for values in zip(*cols))
+            yield from map(FeatureRow, *cols)

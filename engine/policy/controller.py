@@ -58,14 +58,18 @@ class MetaPolicyController:
 def _attribution(intents: Sequence[Intent], weights: dict[str, float], target: float) -> tuple[str, tuple[tuple[str, float], ...]]:
     """Shares of the push in the target's direction (flat votes count when the target is flat)."""
     sign = 1.0 if target > 0.0 else -1.0 if target < 0.0 else 0.0
-    pushes: list[tuple[str, float]] = []
+    agents: list[str] = []
+    pushes: list[float] = []
+    lead, top = "", 0.0
     for it in intents:
         p = weights.get(it.agent, 0.0) * it.confidence
         p = p * it.direction * it.strength * sign if sign != 0.0 else (p if it.direction == 0 else 0.0)
         if p > 0.0:
-            pushes.append((it.agent, p))
+            agents.append(it.agent)
+            pushes.append(p)
+            if p > top:  # strictly greater: the first of equal pushes leads, as max() would pick
+                lead, top = it.agent, p
     if not pushes:
         return "", ()
-    total = sum(p for _, p in pushes)
-    lead = max(pushes, key=lambda ap: ap[1])[0]
-    return lead, tuple((a, p / total) for a, p in pushes)
+    total = sum(pushes)
+    return lead, tuple([(a, p / total) for a, p in zip(agents, pushes)])

@@ -24,6 +24,7 @@ from engine.regime.scores import calm, regime_scores, trend_strength
 
 _START = Regime.COMPRESSION
 _N = len(Regime)
+_REGIMES = tuple(Regime)  # code -> member without Enum.__call__ on every bar
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +114,18 @@ class RegimeEngine:
         switch, s = self._switch, self.s
         for i, (scores, is_warm) in enumerate(_chunked_rows(scores_matrix, warm)):
             if not is_warm:
-                yield RegimeState(Regime(switch.current), 0.0, False, partial(_cold_reasons, ev, i))
+                yield RegimeState(_REGIMES[switch.current], 0.0, False, partial(_cold_reasons, ev, i))
                 continue
-            best = max(range(_N), key=scores.__getitem__)
-            flipped = switch.step(best, scores[best], scores[switch.current])
+            # Plain loops instead of max(key=...) and a generator: the same first-wins argmax
+            # and the same maximum, without a call per score on every bar.
+            best, top = 0, scores[0]
+            for k in range(1, _N):
+                if scores[k] > top:
+                    best, top = k, scores[k]
+            flipped = switch.step(best, top, scores[switch.current])
             current = switch.current
-            lead = scores[current] - max(x for k, x in enumerate(scores) if k != current)
-            yield RegimeState(Regime(current), max(lead, 0.0), flipped,
+            lead = scores[current] - max(scores[:current] + scores[current + 1:])
+            yield RegimeState(_REGIMES[current], max(lead, 0.0), flipped,
                               partial(_frame_reasons, ev, i, scores, current, best, s))
 
     def classify_frame(self, frame: FeatureFrame) -> np.ndarray:
