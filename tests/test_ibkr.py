@@ -22,7 +22,7 @@ from engine.execution.ibkr_feed import IBBarFeed
 from engine.execution.ibkr_reconcile import Reconciliation
 from engine.execution.orders import Fill, Order, OrderStatus, OrderType, Side
 from engine.portfolio.portfolio import Portfolio
-from tests.fake_ib import FakeIB, settle
+from fake_ib import FakeIB, settle
 
 ACCOUNT = "DU123"
 T0 = datetime(2024, 3, 4, 14, 30, tzinfo=timezone.utc)

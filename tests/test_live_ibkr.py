@@ -32,7 +32,7 @@ from engine.live.loop import LiveTradingLoop, LoopSummary
 from engine.observability.events import EventLogger, read_events
 from engine.persistence.db import Database
 from engine.persistence.session_store import SessionStore
-from tests.fake_ib import FakeIB, FakeTWS
+from fake_ib import FakeIB, FakeTWS
 
 ACCOUNT = "DU123"
 CASH = 96_000.0
