@@ -2,13 +2,13 @@
 thread, every bar committed to SQLite, the session resumed after the window is reopened."""
 from __future__ import annotations
 
-import argparse
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 from app.gui import HALT_KEY, Workstation
 from app.snapshot import SnapshotBatch
@@ -21,24 +21,9 @@ SESSION = "gui-paper-QQQ-3d-s7"
 
 
 @pytest.fixture
-def make_station(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr("app.window.default_settings",
-                        lambda: QSettings(str(tmp_path / "layout.ini"), QSettings.Format.IniFormat))
-    stations: list[Workstation] = []
-
-    def make(**overrides: object) -> Workstation:
-        ns = argparse.Namespace(symbol="QQQ", days=3, seed=7, state_dir=tmp_path / "state",
-                                speed=0.0, paused=True)
-        for key, value in overrides.items():
-            setattr(ns, key, value)
-        station = Workstation(load_settings(), ns)
-        qtbot.addWidget(station.window)
-        stations.append(station)
-        return station
-
-    yield make
-    for station in stations:
-        station.shutdown()
+def make_station(make_station):
+    # This file's sessions open paused unless a test says otherwise.
+    return functools.partial(make_station, paused=True)
 
 
 def collect(station: Workstation) -> list[SnapshotBatch]:

@@ -1,39 +1,17 @@
 """The real workstation: window + engine worker thread + stores, driven offscreen."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 from app.gui import HALT_KEY, Workstation
 from engine.config import load_settings
 from engine.persistence.db import Database
 from engine.persistence.state_store import StateStore
 
-
-@pytest.fixture
-def make_station(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    # Each test gets its own layout file so window geometry never leaks between tests.
-    monkeypatch.setattr("app.window.default_settings",
-                        lambda: QSettings(str(tmp_path / "layout.ini"), QSettings.Format.IniFormat))
-    stations: list[Workstation] = []
-
-    def make(**overrides: object) -> Workstation:
-        ns = argparse.Namespace(symbol="QQQ", days=3, seed=7, state_dir=tmp_path / "state",
-                                speed=0.0, paused=False)
-        for key, value in overrides.items():
-            setattr(ns, key, value)
-        station = Workstation(load_settings(), ns)
-        qtbot.addWidget(station.window)
-        stations.append(station)
-        return station
-
-    yield make
-    for station in stations:
-        station.shutdown()
 
 
 def bars_shown(station: Workstation) -> int:

@@ -100,35 +100,33 @@ def run(args: argparse.Namespace) -> int:
     console = Console(headless=args.headless)
     engine = Engine(settings, events=events)
     server = _metrics_server(settings, args.metrics_port)
-
-    def on_step(r: StepResult) -> None:
-        console.step(r)
-        if server is not None:
-            server.metrics.observe(r, engine, loop.last_step_seconds, loop.last_feed_lag_seconds)
-
-    def on_events(batch: list[Event]) -> None:
-        console.events(batch)
-        if server is not None:
-            server.metrics.observe_events(batch)
-
+    on_step, on_events = _observers(console, server, engine, lambda: loop)
     loop = LiveTradingLoop(
         engine, ReplayFeed(series, args.replay_speed), SessionStore(db), name,
         broker="paper", feed_name=f"synthetic {symbol} days={args.days} seed={args.seed}",
         on_step=on_step, on_events=on_events,
     )
     try:
+        summary = _serve(loop, server, console, events)
+    finally:
+        db.close()
+    print(summary_line(summary), flush=True)
+    return 0
+
+
+def _serve(loop: LiveTradingLoop, server: MetricsServer | None, console: Console,
+           events: EventLogger) -> LoopSummary:
+    """Run the loop until it ends or a signal stops it, with the metrics endpoint up meanwhile."""
+    try:
         if server is not None:
             server.start()
             print(f"metrics on http://{server.host}:{server.port}/metrics", flush=True)
-        summary = run_until_signalled(loop)
+        return run_until_signalled(loop)
     finally:
         if server is not None:
             server.stop()
         console.close()
         events.close()
-        db.close()
-    print(summary_line(summary), flush=True)
-    return 0
 
 
 def _observers(console: Console, server: MetricsServer | None, engine: Engine,
@@ -240,16 +238,7 @@ def _trade_ibkr(args: argparse.Namespace, settings: Settings, name: str, store: 
     loop = LiveTradingLoop(engine, bridge.feed, store, name, broker="ibkr",
                            feed_name=f"IB real-time bars {symbol} via {ibkr.host}:{ibkr.port}",
                            on_step=step_hook, on_events=hook)
-    try:
-        if server is not None:
-            server.start()
-            print(f"metrics on http://{server.host}:{server.port}/metrics", flush=True)
-        summary = run_until_signalled(loop)
-    finally:
-        if server is not None:
-            server.stop()
-        console.close()
-        events.close()
+    summary = _serve(loop, server, console, events)
     if hook.error is not None:
         print(f"futbot live: error: reconciliation with IB failed, nothing traded: {hook.error}", file=sys.stderr)
         return 1
