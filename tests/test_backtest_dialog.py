@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from PySide6.QtGui import QColor
 from app import theme
 from app.backtest_runner import (BacktestRunner, RunOptions, RunOutcome, RunRequest, Span, SyntheticSource,
                                  build_settings, range_problem, run_label, seconds_left, select_range, span_of)
+from engine.backtest import fast
 from engine.backtest.backtester import Backtester
 from engine.config import SAFE_LIVE_PATH, ConfigError, load_settings
 from engine.data.bar import BarSeries
@@ -101,8 +103,14 @@ def test_the_trades_table_shows_new_york_times_and_colours_pnl(qtbot, dialog: Ba
     assert all("09:30:00" <= model.index(r, 0).data()[11:19] < "16:00:00" for r in range(model.rowCount()))
 
 
-def test_a_long_run_shows_progress_and_cancels_promptly(qtbot, dialog: BacktestDialog) -> None:  # type: ignore[no-untyped-def]
-    dialog.form.days_spin.setValue(250)     # ~100,000 bars: seconds of work, cancelled early
+def test_a_long_run_shows_progress_and_cancels_promptly(qtbot, dialog: BacktestDialog,  # type: ignore[no-untyped-def]
+                                                        monkeypatch) -> None:
+    # ~100,000 bars take well under a second on the compiled path; 5 ms per 500 bars makes it a
+    # run of about a second, long enough to cancel in the middle.
+    run_bars = fast.kn.run_bars
+    monkeypatch.setattr(fast, "_CHUNK", 500)
+    monkeypatch.setattr(fast.kn, "run_bars", lambda *args: (time.sleep(0.005), run_bars(*args)))
+    dialog.form.days_spin.setValue(250)
     ticks: list[int] = []
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(1))

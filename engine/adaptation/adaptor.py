@@ -58,7 +58,7 @@ class PolicyAdaptor:
         spread = max(values) - min(values)
         if spread > 0.0:
             exps = [math.exp((v - max(values)) / spread) for v in values]
-            goal = [e / sum(exps) for e in exps]
+            goal = [e / _sum(exps) for e in exps]
         else:
             goal = [1.0 / len(values)] * len(values)
         lr = self.settings.learning_rate
@@ -103,7 +103,7 @@ def bounded_simplex(values: Sequence[float], floor: float, cap: float) -> list[f
     v = [max(x, 0.0) + 1e-12 for x in values]
 
     def total(t: float) -> float:
-        return sum(min(max(t * x, floor), cap) for x in v)
+        return _sum([min(max(t * x, floor), cap) for x in v])
 
     breaks = sorted({b for x in v for b in (floor / x, cap / x)})
     lo = 0.0
@@ -115,7 +115,15 @@ def bounded_simplex(values: Sequence[float], floor: float, cap: float) -> list[f
         hi = lo
     # On [lo, hi] the free weights (strictly between the bounds) scale linearly with t.
     mid = 0.5 * (lo + hi)
-    free = sum(x for x in v if floor < mid * x < cap)
-    pinned = sum(min(max(mid * x, floor), cap) for x in v if not floor < mid * x < cap)
+    free = _sum([x for x in v if floor < mid * x < cap])
+    pinned = _sum([min(max(mid * x, floor), cap) for x in v if not floor < mid * x < cap])
     t = (1.0 - pinned) / free if free > 0.0 else hi
     return [min(max(t * x, floor), cap) for x in v]
+
+
+def _sum(values: Sequence[float]) -> float:
+    """Left-to-right float sum, as the compiled backtest adds; `sum()` rounds differently on 3.12+."""
+    total = 0.0
+    for x in values:
+        total += x
+    return total

@@ -1,10 +1,12 @@
 """The example plugin agent: a long-only simple moving average crossover."""
 from __future__ import annotations
 
-from engine.agents.base import Agent, Intent
+import numpy as np
+
+from engine.agents.base import Agent, Intent, IntentColumns, check_regimes
 from engine.agents.registry import register_agent
-from engine.features.frame import FeatureRow
-from engine.features.indicators import SMAStream
+from engine.features.frame import FeatureFrame, FeatureRow
+from engine.features.indicators import SMAStream, sma
 from engine.regime.regime import Regime
 
 
@@ -36,3 +38,18 @@ class SMACross(Agent):
         if self.long_now:
             return self.long(1.0, 1.0, self._above)
         return self.flat(1.0, self._below)
+
+    def columns(self, frame: FeatureFrame, regimes: np.ndarray) -> IntentColumns:
+        check_regimes(frame, regimes)
+        close = frame["close"]
+        fast, slow = sma(close, self.fast.n), sma(close, self.slow.n)  # the same bits as SMAStream
+        warm = ~np.isnan(fast) & ~np.isnan(slow)
+        above = fast[warm] > slow[warm]
+        # The latch takes the side of the latest cross between consecutive warm bars; before
+        # the first cross it is flat. A forward fill of the crossing bars' side.
+        crossed = np.zeros(len(above), dtype=np.bool_)
+        crossed[1:] = above[1:] != above[:-1]
+        last_cross = np.maximum.accumulate(np.where(crossed, np.arange(len(above)), -1))
+        long_now = np.zeros(len(frame), dtype=np.bool_)
+        long_now[warm] = (last_cross >= 0) & above[np.maximum(last_cross, 0)]
+        return IntentColumns.build(warm, long_now.astype(np.int8), 1.0, 1.0)

@@ -1,9 +1,12 @@
-"""Backtester: drives the Engine over a bar series, with progress and cancellation.
+"""Backtester: runs the FutBot pipeline over a bar series, with progress and cancellation.
 
-The only shortcuts it takes are computing the features and regime scores of the whole
-series at once (vectorised) and handing each precomputed row and regime state to
-`Engine.advance`, the same method `Engine.step` uses; tests prove the two give identical
-decisions.
+Two ways to the same numbers. The fast path (`engine.backtest.fast`) computes features,
+regimes and agent intents for the whole series at once and runs the rest of
+`Engine.advance` in a compiled loop. Stepping hands each precomputed feature row and regime
+state to `Engine.advance`, the method `Engine.step` uses. Tests prove both make the decisions
+`Engine.step` makes bar by bar. Stepping is used when the run keeps an event log (the fast
+path only counts events) and whenever the fast path meets a bar it cannot judge exactly,
+so an error is always the engine's own.
 """
 from __future__ import annotations
 
@@ -15,10 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.agents.base import Agent
+from engine.agents.registry import create_agents
+from engine.backtest.fast import run_fast
 from engine.backtest.stats import Stats, TradeStats, breakdown, compute_stats
 from engine.config import Settings
 from engine.data.bar import BarSeries
 from engine.engine import BARS_PER_YEAR, Engine
+from engine.features.frame import FeatureFrame
 from engine.features.pipeline import compute_features
 from engine.observability.events import EventLogger
 from engine.portfolio.trades import Trade
@@ -53,19 +59,34 @@ class BacktestResult:
 
 class Backtester:
     def __init__(self, settings: Settings, *, agents: Sequence[Agent] | None = None,
-                 events: EventLogger | None = None, bars_per_year: float = BARS_PER_YEAR) -> None:
+                 events: EventLogger | None = None, bars_per_year: float = BARS_PER_YEAR,
+                 fast: bool = True) -> None:
         self.settings = settings
         self.agents = agents
         self.events = events
         self.bars_per_year = bars_per_year
+        self.fast = fast and events is None
 
     def run(self, series: BarSeries, *, progress: Progress | None = None,
             cancel: threading.Event | None = None, progress_every: int = 10_000) -> BacktestResult:
         started = time.perf_counter()
+        frame = compute_features(series, self.settings)
+        if self.fast:
+            agents = self.agents if self.agents is not None else create_agents(
+                self.settings.agents.enabled, self.settings.agents.params)
+            run = run_fast(series, frame, self.settings, agents, self.bars_per_year, progress=progress,
+                           cancel=cancel, progress_every=progress_every)
+            if run is not None:
+                return self._result(series, run.done, run.equity, run.drawdown, run.position, run.regime,
+                                    list(run.trades), run.turnover, run.fees, run.weights, run.fitness,
+                                    run.events, started, run.cancelled, progress)
+        return self._step(series, frame, started, progress, cancel, progress_every)
+
+    def _step(self, series: BarSeries, frame: FeatureFrame, started: float, progress: Progress | None,
+              cancel: threading.Event | None, progress_every: int) -> BacktestResult:
         n = len(series)
         engine = Engine(self.settings, symbol=series.symbol, agents=self.agents,
                         events=self.events or EventLogger(keep=1_000), bars_per_year=self.bars_per_year)
-        frame = compute_features(series, self.settings)
         equity = np.empty(n)
         drawdown = np.empty(n)
         position = np.empty(n)
@@ -92,16 +113,23 @@ class Backtester:
             done = i + 1
             if progress is not None and done % progress_every == 0:
                 progress(done, n)
+        return self._result(series, done, equity[:done], drawdown[:done], position[:done], regime[:done],
+                            trades, turnover, engine.portfolio.fees, engine.adaptor.table(),
+                            engine.rewards.table(), events, started, cancelled, progress)
+
+    def _result(self, series: BarSeries, done: int, equity: np.ndarray, drawdown: np.ndarray,
+                position: np.ndarray, regime: np.ndarray, trades: list[Trade], turnover: float, fees: float,
+                weights: dict[str, dict[str, float]], fitness: dict[str, dict[str, float]], events: int,
+                started: float, cancelled: bool, progress: Progress | None = None) -> BacktestResult:
         if progress is not None:
-            progress(done, n)
-        sl = slice(0, done)
+            progress(done, len(series))
         stats = compute_stats(
-            equity[sl], series.ts[sl], trades, exposure=position[sl] != 0.0, turnover=turnover,
-            fees=engine.portfolio.fees, periods_per_year=self.bars_per_year,
+            equity, series.ts[:done], trades, exposure=position != 0.0, turnover=turnover,
+            fees=fees, periods_per_year=self.bars_per_year,
         )
         return BacktestResult(
-            series.symbol, series.ts[sl].copy(), series.close[sl].copy(), equity[sl], drawdown[sl],
-            position[sl], regime[sl], tuple(trades), stats, breakdown(trades, "regime"),
-            breakdown(trades, "agent"), engine.adaptor.table(), engine.rewards.table(), events,
+            series.symbol, series.ts[:done].copy(), series.close[:done].copy(), equity, drawdown,
+            position, regime, tuple(trades), stats, breakdown(trades, "regime"),
+            breakdown(trades, "agent"), weights, fitness, events,
             time.perf_counter() - started, cancelled, self.settings,
         )

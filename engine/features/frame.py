@@ -5,7 +5,7 @@ columns (vectorised). Both carry exactly the fields in `FEATURE_FIELDS`, NaN in 
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -44,6 +44,28 @@ class FeatureRow:
 FEATURE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FeatureRow))
 
 
+class LazyColumns(dict[str, np.ndarray]):
+    """Columns of which some are computed only when first read.
+
+    GARCH refits are most of the cost of a frame; a backtest whose rules never read
+    `garch_vol` (volatility scaling off, agents that ignore it) never pays for them.
+    """
+
+    def __init__(self, columns: Mapping[str, np.ndarray], lazy: Mapping[str, Callable[[], np.ndarray]]) -> None:
+        super().__init__(columns)
+        self._lazy = dict(lazy)
+
+    def __missing__(self, name: str) -> np.ndarray:
+        make = self._lazy.pop(name, None)
+        if make is None:
+            raise KeyError(name)
+        self[name] = column = make()
+        return column
+
+    def names(self) -> set[str]:
+        return set(self) | set(self._lazy)
+
+
 @dataclass(frozen=True)
 class FeatureFrame:
     """Aligned columns, one per name in FEATURE_FIELDS (`ts` int64, the rest float64)."""
@@ -51,10 +73,12 @@ class FeatureFrame:
     columns: dict[str, np.ndarray]
 
     def __post_init__(self) -> None:
-        missing = set(FEATURE_FIELDS) - set(self.columns)
+        names = self.columns.names() if isinstance(self.columns, LazyColumns) else set(self.columns)
+        missing = set(FEATURE_FIELDS) - names
         if missing:
             raise ValueError(f"FeatureFrame is missing columns: {sorted(missing)}")
-        lengths = {len(self.columns[name]) for name in FEATURE_FIELDS}
+        # A lazy column is made from the same bars, so only the ones already there are measured.
+        lengths = {len(self.columns[name]) for name in FEATURE_FIELDS if name in self.columns}
         if len(lengths) > 1:
             raise ValueError(f"FeatureFrame columns differ in length: {sorted(lengths)}")
 

@@ -19,15 +19,16 @@ so streaming and vectorised results agree to rounding.
 from __future__ import annotations
 
 import math
+import operator
+from collections import deque
 from dataclasses import dataclass
+from functools import reduce
 
 import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import lfilter
 
 from engine.features.inputs import ArrayLike, as_array, check_period, check_same_length, nan_array
-from engine.features.window import RollingWindow
 
 TA_ZERO = 1e-8  # TA-Lib's TA_IS_ZERO threshold
 _NAN = float("nan")
@@ -85,11 +86,20 @@ def _ratio_or_zero(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 # -- moving averages --------------------------------------------------------------------
 def sma(x: ArrayLike, n: int) -> np.ndarray:
-    """Simple moving average of the last n values (first value at index n-1)."""
+    """Simple moving average of the last n values (first value at index n-1).
+
+    Each window is summed strictly oldest to newest, ((x0 + x1) + x2) + ..., then divided by
+    n: the very additions `SMAStream` makes, so the two agree bit for bit. (numpy's `mean`
+    sums pairwise in an order that depends on its internals.)
+    """
     values, n = as_array(x, "x"), check_period(n, "n", 1)
     out = nan_array(len(values))
     if len(values) >= n:
-        out[n - 1:] = sliding_window_view(values, n).mean(axis=1)
+        m = len(values) - n + 1
+        total = values[:m].copy()
+        for k in range(1, n):  # n passes over the series, not one per bar
+            total += values[k:k + m]
+        out[n - 1:] = total / n
     return out
 
 
@@ -100,14 +110,17 @@ def ema(x: ArrayLike, n: int) -> np.ndarray:
 
 
 class SMAStream:
-    __slots__ = ("_window",)
+    """Streaming `sma`: the window is summed oldest to newest, exactly as `sma` sums it."""
+
+    __slots__ = ("n", "_window")
 
     def __init__(self, n: int) -> None:
-        self._window = RollingWindow(check_period(n, "n", 1))
+        self.n = check_period(n, "n", 1)
+        self._window: deque[float] = deque(maxlen=self.n)
 
     def update(self, x: float) -> float:
-        self._window.push(x)
-        return float(self._window.values.mean()) if self._window.full else _NAN
+        self._window.append(float(x))
+        return reduce(operator.add, self._window) / self.n if len(self._window) == self.n else _NAN
 
 
 class EMAStream:

@@ -21,7 +21,7 @@ from engine.config import Settings
 from engine.data.bar import Bar, BarSeries
 from engine.data.sessions import SessionClock, session_days
 from engine.features import indicators as ind
-from engine.features.frame import FeatureFrame, FeatureRow
+from engine.features.frame import FeatureFrame, FeatureRow, LazyColumns
 from engine.features.fvg import GAP_COLUMNS, FVGTracker, Gap, track_gaps
 from engine.features.garch import GarchStream, garch_volatility
 from engine.features.hurst import HurstStream, hurst
@@ -51,15 +51,18 @@ def _check_bars(series: BarSeries) -> None:
 
 
 def compute_features(series: BarSeries, settings: Settings) -> FeatureFrame:
-    """All feature columns for a whole series, vectorised."""
+    """All feature columns for a whole series, vectorised; `garch_vol` when first read."""
     _check_bars(series)
     f = settings.features
     h, l, c = (np.asarray(getattr(series, name), dtype=np.float64) for name in ("high", "low", "close"))
     atr = ind.atr(h, l, c, f.atr_period)
     directional = ind.adx(h, l, c, f.adx_period)
     regression = rolling_regression(c, f.regression_window)
-    returns = np.log(c[1:] / c[:-1])
-    garch = np.concatenate(([_NAN], garch_volatility(returns, f.garch_window, f.garch_refit_every)))
+
+    def garch() -> np.ndarray:
+        returns = np.log(c[1:] / c[:-1])
+        return np.concatenate(([_NAN], garch_volatility(returns, f.garch_window, f.garch_refit_every)))
+
     gaps = track_gaps(series.ts, h, l, atr, settings.fvg.min_size_atr, settings.fvg.max_age_bars)
     columns: dict[str, np.ndarray] = {
         "ts": np.asarray(series.ts, dtype=np.int64),
@@ -77,13 +80,12 @@ def compute_features(series: BarSeries, settings: Settings) -> FeatureFrame:
         "ema_slow": ind.ema(c, f.ema_slow),
         "vwap": ind.vwap(h, l, c, series.volume, session_days(series.ts, settings.data.timezone)),
         "hurst": hurst(c, f.hurst_window),
-        "garch_vol": garch,
         "vol_rank": volatility_rank(atr / c, f.volatility_rank_window),
         "reg_slope": regression.slope,
         "reg_r2": regression.r2,
         **gaps.columns,
     }
-    return FeatureFrame(columns)
+    return FeatureFrame(LazyColumns(columns, {"garch_vol": garch}))
 
 
 class FeatureStream:

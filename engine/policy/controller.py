@@ -60,16 +60,16 @@ def _attribution(intents: Sequence[Intent], weights: dict[str, float], target: f
     sign = 1.0 if target > 0.0 else -1.0 if target < 0.0 else 0.0
     agents: list[str] = []
     pushes: list[float] = []
-    lead, top = "", 0.0
+    lead, top, total = "", 0.0, 0.0
     for it in intents:
         p = weights.get(it.agent, 0.0) * it.confidence
         p = p * it.direction * it.strength * sign if sign != 0.0 else (p if it.direction == 0 else 0.0)
         if p > 0.0:
             agents.append(it.agent)
             pushes.append(p)
+            total += p  # left to right, as the compiled backtest adds (sum() rounds differently on 3.12+)
             if p > top:  # strictly greater: the first of equal pushes leads, as max() would pick
                 lead, top = it.agent, p
     if not pushes:
         return "", ()
-    total = sum(pushes)
     return lead, tuple([(a, p / total) for a, p in zip(agents, pushes)])
