@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+import threading
 from datetime import datetime, timezone
 from collections.abc import Iterator
 from pathlib import Path
@@ -272,6 +273,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _prepare_backtest() -> None:
+    from engine.backtest.fast import prepare  # imported here: numba loads off the path to the first frame
+    prepare()
+
+
 def run_gui(args: argparse.Namespace) -> int:
     config = args.config if args.config is not None else (DEFAULT_SAVE_PATH if DEFAULT_SAVE_PATH.exists() else None)
     try:
@@ -283,5 +289,8 @@ def run_gui(args: argparse.Namespace) -> int:
     apply_dark_theme(app)
     station = Workstation(settings, args)
     station.window.show()
+    # The compiled backtest loop loads (or, once after install, compiles) while the trader
+    # looks at the window, not when they press Run in the backtest dialog.
+    threading.Thread(target=_prepare_backtest, name="backtest-prepare", daemon=True).start()
     app.aboutToQuit.connect(station.shutdown)
     return app.exec()

@@ -44,3 +44,16 @@ def test_bad_config_file_names_the_key(tmp_path: Path, capsys: pytest.CaptureFix
     bad.write_text("risk:\n  max_position: 3\n")
     assert main(["backtest", "--days", "1", "--quiet", "--config", str(bad)]) == 2
     assert "risk.max_position = 3" in capsys.readouterr().err
+
+
+def test_no_regime_runs_sma_cross_without_labels_and_refuses_regime_readers(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run.json"
+    args = ["backtest", "--days", "3", "--quiet", "--agents", "sma_cross", "--no-risk", "--no-adapt", "--no-regime",
+            "--json", str(out)]
+    assert main(args) == 0
+    assert "Trades by regime: not computed (--no-regime)" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["trades"] and {t["regime"] for t in doc["trades"]} == {""} and doc["by_regime"] == {}
+    assert main(["backtest", "--days", "1", "--quiet", "--no-regime"]) == 2
+    assert "adaptation learns weights per regime" in capsys.readouterr().err

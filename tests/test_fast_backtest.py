@@ -5,6 +5,7 @@ stats, the breakdowns, the final weights and fitness and the number of events lo
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,29 @@ def test_a_run_with_an_event_log_steps_and_logs_every_event(series: BarSeries) -
     fast = Backtester(load_settings()).run(series.slice(0, 5_000))
     assert logged.events == fast.events == len(log.recent) > 0
     assert logged.trades == fast.trades
+
+
+def test_without_regimes_sma_cross_makes_the_same_trades_without_labels(series: BarSeries) -> None:
+    settings = backtest_settings(load_settings(), agents=["sma_cross"], adaptation=False, risk=False)
+    labelled = Backtester(settings).run(series)
+    bare = Backtester(settings, regimes=False).run(series)
+    for name in ("equity", "drawdown", "position"):
+        assert np.array_equal(getattr(bare, name), getattr(labelled, name))
+    assert bare.trades == tuple(dataclasses.replace(t, regime="") for t in labelled.trades)
+    assert {t.regime for t in labelled.trades} - {""}, "the labelled run names regimes"
+    assert np.all(bare.regime == -1) and bare.by_regime == {} and not bare.regimes
+    flips = int(regime_codes(compute_features(series, settings), settings)[1].sum())
+    assert flips > 0 and bare.events == labelled.events - flips
+    assert repr(bare.stats) == repr(labelled.stats)
+
+
+def test_without_regimes_a_run_whose_decisions_read_the_regime_is_refused(series: BarSeries) -> None:
+    with pytest.raises(ValueError) as refused:
+        Backtester(load_settings(), regimes=False).run(series.slice(0, 500))
+    message = str(refused.value)
+    assert "adaptation" in message and "trend, mean_reversion, volatility, fvg read the regime" in message
+    capped = backtest_settings(load_settings(), agents=["sma_cross"], adaptation=False)
+    with pytest.raises(ValueError, match="regime_caps differ"):
+        Backtester(capped, regimes=False).run(series.slice(0, 500))
+    with pytest.raises(ValueError, match="fast path"):
+        Backtester(capped, regimes=False, fast=False)

@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--agents", help="comma-separated agents to run, e.g. trend,fvg or sma_cross")
     p.add_argument("--no-risk", action="store_true", help="turn the risk layers off (kill switch and sizing stay)")
     p.add_argument("--no-adapt", action="store_true", help="keep agent weights fixed")
+    p.add_argument("--no-regime", action="store_true",
+                   help="skip the regime engine (no per-regime breakdown); only for runs whose decisions "
+                        "do not read the regime, e.g. --agents sma_cross --no-adapt --no-risk")
     p.add_argument("--cash", type=float, help="initial cash")
     p.add_argument("--commission", type=float, help="commission per share")
     p.add_argument("--slippage-bps", type=float, help="slippage in basis points")
@@ -70,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     bar = None if args.quiet else ProgressBar()
     cancel = threading.Event()
     try:
-        result = Backtester(settings).run(series, progress=bar, cancel=cancel, progress_every=5_000)
+        result = Backtester(settings, regimes=not args.no_regime).run(series, progress=bar, cancel=cancel,
+                                                                      progress_every=5_000)
     except KeyboardInterrupt:
         print("\ncancelled", file=sys.stderr)
         return 130
@@ -108,6 +112,9 @@ def report(result: BacktestResult) -> str:
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k:<{width}}  {v}" for k, v in rows]
     for title, table in (("by regime", result.by_regime), ("by agent", result.by_agent)):
+        if title == "by regime" and not result.regimes:
+            lines += ["", "Trades by regime: not computed (--no-regime)"]
+            continue
         lines += ["", f"Trades {title}:", f"  {'':<16}{'trades':>8}{'win rate':>10}{'pnl':>14}{'PF':>8}{'expect.':>10}"]
         for key, t in sorted(table.items()):
             lines.append(f"  {key or '-':<16}{t.count:>8}{t.win_rate:>10.1%}{t.total_pnl:>14,.2f}"

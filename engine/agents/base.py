@@ -22,7 +22,8 @@ Agents are called on every bar in order, so they may keep their own streaming st
 A backtest asks for a whole series at once through `columns`, which by default feeds every
 row to `on_bar`. A plugin may override `columns` with array code for speed; it must then
 return exactly what `on_bar` would, bit for bit (the built-ins show how, using
-`IntentColumns.build` and `check_regimes`).
+`IntentColumns.build` and `check_regimes`). An agent whose intents never depend on the
+regime sets `reads_regime = False`; a backtest may then skip the regime engine (`regimes=False`).
 """
 from __future__ import annotations
 
@@ -94,6 +95,7 @@ class Agent(ABC):
     """Base class for agents. Subclasses implement `on_bar`; `name` is set on registration."""
 
     name: ClassVar[str] = "agent"
+    reads_regime: ClassVar[bool] = True  # False only if on_bar never looks at its regime argument
 
     @abstractmethod
     def on_bar(self, row: FeatureRow, regime: Regime) -> Intent | None:

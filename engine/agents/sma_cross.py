@@ -17,6 +17,8 @@ class SMACross(Agent):
     Between crosses it repeats its position so the meta-policy keeps holding it.
     """
 
+    reads_regime = False
+
     def __init__(self, fast: int = 10, slow: int = 30) -> None:
         if not (isinstance(fast, int) and isinstance(slow, int) and 1 <= fast < slow):
             raise ValueError(f"sma_cross needs integers 1 <= fast < slow, got fast={fast!r}, slow={slow!r}")

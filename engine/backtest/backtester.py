@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.agents.base import Agent
 from engine.agents.registry import create_agents
-from engine.backtest.fast import run_fast
+from engine.backtest.fast import regime_free_problems, run_fast
 from engine.backtest.stats import Stats, TradeStats, breakdown, compute_stats
 from engine.config import Settings
 from engine.data.bar import BarSeries
@@ -51,6 +51,7 @@ class BacktestResult:
     seconds: float
     cancelled: bool = False
     settings: Settings = field(default_factory=Settings, repr=False)
+    regimes: bool = True         # False: the regime engine was skipped (no labels, regime -1)
 
     @property
     def bars(self) -> int:
@@ -60,12 +61,18 @@ class BacktestResult:
 class Backtester:
     def __init__(self, settings: Settings, *, agents: Sequence[Agent] | None = None,
                  events: EventLogger | None = None, bars_per_year: float = BARS_PER_YEAR,
-                 fast: bool = True) -> None:
+                 fast: bool = True, regimes: bool = True) -> None:
+        """`fast=False` always steps the engine. `regimes=False` skips the regime engine, for
+        runs whose decisions do not read the regime (`sma_cross` with fixed weights and equal
+        regime caps): the same trades, without regime labels, several times faster."""
+        if not regimes and not (fast and events is None):
+            raise ValueError("regimes=False runs only on the fast path: no event log, fast=True")
         self.settings = settings
         self.agents = agents
         self.events = events
         self.bars_per_year = bars_per_year
         self.fast = fast and events is None
+        self.regimes = regimes
 
     def run(self, series: BarSeries, *, progress: Progress | None = None,
             cancel: threading.Event | None = None, progress_every: int = 10_000) -> BacktestResult:
@@ -74,8 +81,12 @@ class Backtester:
         if self.fast:
             agents = self.agents if self.agents is not None else create_agents(
                 self.settings.agents.enabled, self.settings.agents.params)
+            problems = [] if self.regimes else regime_free_problems(self.settings, agents)
+            if problems:
+                raise ValueError("a backtest without regimes needs decisions that do not depend on the "
+                                 "regime, but " + "; ".join(problems))
             run = run_fast(series, frame, self.settings, agents, self.bars_per_year, progress=progress,
-                           cancel=cancel, progress_every=progress_every)
+                           cancel=cancel, progress_every=progress_every, regimes=self.regimes)
             if run is not None:
                 return self._result(series, run.done, run.equity, run.drawdown, run.position, run.regime,
                                     list(run.trades), run.turnover, run.fees, run.weights, run.fitness,
@@ -129,7 +140,7 @@ class Backtester:
         )
         return BacktestResult(
             series.symbol, series.ts[:done].copy(), series.close[:done].copy(), equity, drawdown,
-            position, regime, tuple(trades), stats, breakdown(trades, "regime"),
+            position, regime, tuple(trades), stats, breakdown(trades, "regime") if self.regimes else {},
             breakdown(trades, "agent"), weights, fitness, events,
-            time.perf_counter() - started, cancelled, self.settings,
+            time.perf_counter() - started, cancelled, self.settings, self.regimes,
         )

@@ -46,6 +46,27 @@ class FastRun:
     cancelled: bool
 
 
+_prepared = threading.Event()
+
+
+def prepare() -> None:
+    """Compile the loop now (the first run after install takes about 10 s; later runs load it
+    from numba's cache in a fraction of a second), so the first backtest a trader starts does
+    not wait for it. Safe to call from any thread, any number of times."""
+    if _prepared.is_set():
+        return
+    from engine.agents.registry import create_agents
+    from engine.data.synthetic import generate_bars
+    from engine.features.pipeline import compute_features
+
+    settings = Settings()
+    series = generate_bars(settings.data.symbol, days=1, seed=1)
+    agents = create_agents(settings.agents.enabled, settings.agents.params)
+    run_fast(series, compute_features(series, settings), settings, agents, 252 * 390,
+             progress=None, cancel=None, progress_every=10_000)
+    _prepared.set()
+
+
 def regime_codes(frame: FeatureFrame, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     """(regime code, flipped on this bar) per bar, as `RegimeEngine.replay` gives them."""
     codes = RegimeEngine(settings.regime).classify_frame(frame)
@@ -110,11 +131,19 @@ def _initial_state(s: Settings) -> tuple[np.ndarray, np.ndarray]:
 
 def run_fast(series: BarSeries, frame: FeatureFrame, settings: Settings, agents: Sequence[Agent],
              bars_per_year: float, *, progress: Callable[[int, int], None] | None,
-             cancel: threading.Event | None, progress_every: int) -> FastRun | None:
-    """The backtest of `series`, or None when a bar needs the engine's own judgement."""
+             cancel: threading.Event | None, progress_every: int, regimes: bool = True) -> FastRun | None:
+    """The backtest of `series`, or None when a bar needs the engine's own judgement.
+
+    `regimes=False` skips the regime engine; the caller has checked that no decision reads
+    the regime (`regime_free_problems`). Trades then carry no regime label and the per-bar
+    regime is -1.
+    """
     n = len(series)
     names = [a.name for a in agents]
-    codes, flipped = regime_codes(frame, settings)
+    if regimes:
+        codes, flipped = regime_codes(frame, settings)
+    else:  # any code does: weights and caps are the same in every regime
+        codes, flipped = np.zeros(n, dtype=np.int8), np.zeros(n, dtype=np.bool_)
     # Copies: feeding an agent its series changes its streaming state, and a fallback to
     # stepping must start from the agents as they were handed in.
     columns = [copy.deepcopy(agent).columns(frame, codes) for agent in agents]
@@ -159,18 +188,33 @@ def run_fast(series: BarSeries, frame: FeatureFrame, settings: Settings, agents:
                     position, TF, TI)
         if K[kn.K_ERROR]:
             return None
-        trades.extend(_trades(series.symbol, TF[:K[kn.K_TRADES]], TI[:K[kn.K_TRADES]], names))
+        trades.extend(_trades(series.symbol, TF[:K[kn.K_TRADES]], TI[:K[kn.K_TRADES]], names,
+                              _LABELS if regimes else ("",) * len(_LABELS)))
         done = stop
         if progress is not None and done % progress_every == 0:
             progress(done, n)
     return FastRun(
-        done, equity[:done], drawdown[:done], position[:done], codes[:done], tuple(trades),
+        done, equity[:done], drawdown[:done], position[:done],
+        codes[:done] if regimes else np.full(done, -1, dtype=np.int8), tuple(trades),
         float(S[kn.S_TURNOVER]), float(S[kn.S_FEES]), int(K[kn.K_EVENTS]),
         {label: dict(zip(names, weights[code].tolist())) for code, label in enumerate(_LABELS)},
-        {name: {label: float(fitness[code, k]) for code, label in enumerate(_LABELS)}
+        {name: {label: float(fitness[code, k]) for code, label in enumerate(_LABELS) if regimes}
          for k, name in enumerate(names)},
         cancelled,
     )
+
+
+def regime_free_problems(settings: Settings, agents: Sequence[Agent]) -> list[str]:
+    """Why this run's decisions depend on the regime (empty when they do not)."""
+    problems = []
+    if settings.adaptation.enabled:
+        problems.append("adaptation learns weights per regime (turn it off)")
+    if len(set(settings.risk.regime_caps.values())) > 1:
+        problems.append("risk.regime_caps differ by regime")
+    readers = [a.name for a in agents if a.reads_regime]
+    if readers:
+        problems.append(f"agents {', '.join(readers)} read the regime")
+    return problems
 
 
 def _bar_sigma(frame: FeatureFrame, settings: Settings) -> np.ndarray:
@@ -181,10 +225,11 @@ def _bar_sigma(frame: FeatureFrame, settings: Settings) -> np.ndarray:
     return np.full(len(frame), math.nan)
 
 
-def _trades(symbol: str, TF: np.ndarray, TI: np.ndarray, names: Sequence[str]) -> list[Trade]:
+def _trades(symbol: str, TF: np.ndarray, TI: np.ndarray, names: Sequence[str],
+            labels: Sequence[str]) -> list[Trade]:
     return [
         Trade(symbol, PositionSide.LONG if side > 0 else PositionSide.SHORT, qty, entry_ts, entry_price,
-              exit_ts, exit_price, pnl, fees, names[agent] if agent >= 0 else "", _LABELS[regime], held)
+              exit_ts, exit_price, pnl, fees, names[agent] if agent >= 0 else "", labels[regime], held)
         for (qty, entry_price, exit_price, pnl, fees), (side, entry_ts, exit_ts, agent, regime, held)
         in zip(TF.tolist(), TI.tolist())
     ]

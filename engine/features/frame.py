@@ -44,23 +44,28 @@ class FeatureRow:
 FEATURE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FeatureRow))
 
 
-class LazyColumns(dict[str, np.ndarray]):
-    """Columns of which some are computed only when first read.
+Producer = Callable[[], Mapping[str, np.ndarray]]
 
-    GARCH refits are most of the cost of a frame; a backtest whose rules never read
-    `garch_vol` (volatility scaling off, agents that ignore it) never pays for them.
+
+class LazyColumns(dict[str, np.ndarray]):
+    """Columns computed only when first read; one producer may make several (ADX and its DIs).
+
+    A backtest reads what its rules need: `sma_cross` alone reads closes and ATR, and never
+    pays for GARCH refits, Hurst or gap tracking.
     """
 
-    def __init__(self, columns: Mapping[str, np.ndarray], lazy: Mapping[str, Callable[[], np.ndarray]]) -> None:
+    def __init__(self, columns: Mapping[str, np.ndarray], lazy: Mapping[str, Producer]) -> None:
         super().__init__(columns)
         self._lazy = dict(lazy)
 
     def __missing__(self, name: str) -> np.ndarray:
-        make = self._lazy.pop(name, None)
+        make = self._lazy.get(name)
         if make is None:
             raise KeyError(name)
-        self[name] = column = make()
-        return column
+        for made, column in make().items():
+            self[made] = column
+            self._lazy.pop(made, None)
+        return self[name]
 
     def names(self) -> set[str]:
         return set(self) | set(self._lazy)

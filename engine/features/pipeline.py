@@ -21,7 +21,7 @@ from engine.config import Settings
 from engine.data.bar import Bar, BarSeries
 from engine.data.sessions import SessionClock, session_days
 from engine.features import indicators as ind
-from engine.features.frame import FeatureFrame, FeatureRow, LazyColumns
+from engine.features.frame import FeatureFrame, FeatureRow, LazyColumns, Producer
 from engine.features.fvg import GAP_COLUMNS, FVGTracker, Gap, track_gaps
 from engine.features.garch import GarchStream, garch_volatility
 from engine.features.hurst import HurstStream, hurst
@@ -51,41 +51,50 @@ def _check_bars(series: BarSeries) -> None:
 
 
 def compute_features(series: BarSeries, settings: Settings) -> FeatureFrame:
-    """All feature columns for a whole series, vectorised; `garch_vol` when first read."""
+    """Every feature column for a whole series, vectorised; each computed when first read.
+
+    The bars are checked at once; a column costs nothing until someone reads it (see
+    `LazyColumns`), and then the same as computing it eagerly.
+    """
     _check_bars(series)
     f = settings.features
     h, l, c = (np.asarray(getattr(series, name), dtype=np.float64) for name in ("high", "low", "close"))
-    atr = ind.atr(h, l, c, f.atr_period)
-    directional = ind.adx(h, l, c, f.adx_period)
-    regression = rolling_regression(c, f.regression_window)
+    volume = np.asarray(series.volume, dtype=np.float64)
+    ts = np.asarray(series.ts, dtype=np.int64)
+    columns: LazyColumns
 
-    def garch() -> np.ndarray:
+    def directional() -> dict[str, np.ndarray]:
+        d = ind.adx(h, l, c, f.adx_period)
+        return {"adx": d.adx, "plus_di": d.plus_di, "minus_di": d.minus_di}
+
+    def regression() -> dict[str, np.ndarray]:
+        r = rolling_regression(c, f.regression_window)
+        return {"reg_slope": r.slope, "reg_r2": r.r2}
+
+    def garch() -> dict[str, np.ndarray]:
         returns = np.log(c[1:] / c[:-1])
-        return np.concatenate(([_NAN], garch_volatility(returns, f.garch_window, f.garch_refit_every)))
+        return {"garch_vol": np.concatenate(([_NAN], garch_volatility(returns, f.garch_window, f.garch_refit_every)))}
 
-    gaps = track_gaps(series.ts, h, l, atr, settings.fvg.min_size_atr, settings.fvg.max_age_bars)
-    columns: dict[str, np.ndarray] = {
-        "ts": np.asarray(series.ts, dtype=np.int64),
-        "open": np.asarray(series.open, dtype=np.float64),
-        "high": h,
-        "low": l,
-        "close": c,
-        "volume": np.asarray(series.volume, dtype=np.float64),
-        "atr": atr,
-        "adx": directional.adx,
-        "plus_di": directional.plus_di,
-        "minus_di": directional.minus_di,
-        "rsi": ind.rsi(c, f.rsi_period),
-        "ema_fast": ind.ema(c, f.ema_fast),
-        "ema_slow": ind.ema(c, f.ema_slow),
-        "vwap": ind.vwap(h, l, c, series.volume, session_days(series.ts, settings.data.timezone)),
-        "hurst": hurst(c, f.hurst_window),
-        "vol_rank": volatility_rank(atr / c, f.volatility_rank_window),
-        "reg_slope": regression.slope,
-        "reg_r2": regression.r2,
-        **gaps.columns,
+    def gaps() -> dict[str, np.ndarray]:
+        return track_gaps(series.ts, h, l, columns["atr"], settings.fvg.min_size_atr, settings.fvg.max_age_bars).columns
+
+    lazy: dict[str, Producer] = {
+        "atr": lambda: {"atr": ind.atr(h, l, c, f.atr_period)},
+        "adx": directional, "plus_di": directional, "minus_di": directional,
+        "rsi": lambda: {"rsi": ind.rsi(c, f.rsi_period)},
+        "ema_fast": lambda: {"ema_fast": ind.ema(c, f.ema_fast)},
+        "ema_slow": lambda: {"ema_slow": ind.ema(c, f.ema_slow)},
+        "vwap": lambda: {"vwap": ind.vwap(h, l, c, volume, session_days(series.ts, settings.data.timezone))},
+        "hurst": lambda: {"hurst": hurst(c, f.hurst_window)},
+        "garch_vol": garch,
+        "vol_rank": lambda: {"vol_rank": volatility_rank(columns["atr"] / c, f.volatility_rank_window)},
+        "reg_slope": regression, "reg_r2": regression,
+        **{name: gaps for name in GAP_COLUMNS},
     }
-    return FeatureFrame(LazyColumns(columns, {"garch_vol": garch}))
+    columns = LazyColumns(
+        {"ts": ts, "open": np.asarray(series.open, dtype=np.float64), "high": h, "low": l, "close": c,
+         "volume": volume}, lazy)
+    return FeatureFrame(columns)
 
 
 class FeatureStream:
