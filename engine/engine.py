@@ -1,9 +1,10 @@
 """Engine: the whole FutBot pipeline for one symbol, one bar at a time.
 
-`step(bar)` is the only path: backtests, replays and live trading all call it, so a
-decision made in a backtest is the one live trading would make on the same bars. A
-backtest may compute the features of a whole series at once and call `advance(bar, row)`
-with each precomputed row; tests prove those rows equal the streaming ones.
+`step(bar)` is the path replays and live trading take, so a decision made there is the one
+a backtest makes on the same bars. A backtest computes features, regimes and intents of a
+whole series at once and runs the rest of `advance` in compiled code
+(`engine/backtest/kernel.py`), or steps `advance(bar, row, regime_state)` with precomputed
+rows; tests prove all three give equal results.
 
 Order of work on a bar:
   broker fills from the previous bar (next-open model) -> portfolio, risk, rewards
