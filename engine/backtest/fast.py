@@ -96,7 +96,6 @@ def _params(s: Settings, bars_per_year: float) -> np.ndarray:
     P[kn.P_ANNUALISER] = math.sqrt(bars_per_year)
     var = risk.var
     P[kn.P_VAR_ON] = var.enabled
-    P[kn.P_VAR_LOOKBACK] = var.lookback_bars
     P[kn.P_VAR_LIMIT] = var.limit
     P[kn.P_VAR_LEFT_LO], P[kn.P_VAR_LEFT_FRAC] = quantile_index(var.lookback_bars, 1.0 - var.confidence)
     P[kn.P_VAR_RIGHT_LO], P[kn.P_VAR_RIGHT_FRAC] = quantile_index(var.lookback_bars, var.confidence)

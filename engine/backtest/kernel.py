@@ -20,19 +20,22 @@ import math
 import numpy as np
 from numba import njit
 
+from engine.adaptation.adaptor import PolicyAdaptor
+from engine.engine import HIGH_CONFIDENCE
+from engine.portfolio.portfolio import QTY_EPS
+
 # -- parameters (P) -------------------------------------------------------------------
 (P_MAX_POSITION, P_BAND, P_MIN_CONF, P_CONFLICT, P_DAILY, P_SOFT, P_HARD, P_SOFT_SCALE,
  P_BREAKER_LOSSES, P_COOLDOWN, P_VOL_ON, P_VOL_TARGET, P_VOL_MIN, P_ANNUALISER, P_VAR_ON,
- P_VAR_LOOKBACK, P_VAR_LIMIT, P_VAR_LEFT_LO, P_VAR_LEFT_FRAC, P_VAR_RIGHT_LO, P_VAR_RIGHT_FRAC,
+ P_VAR_LIMIT, P_VAR_LEFT_LO, P_VAR_LEFT_FRAC, P_VAR_RIGHT_LO, P_VAR_RIGHT_FRAC,
  P_FILL_CLOSE, P_VOLUME_SHARE, P_SLIP_BPS, P_SLIP_ATR, P_COMM_SHARE, P_COMM_BPS, P_ADAPT_ON,
  P_ADAPT_EVERY, P_LEARNING_RATE, P_FLOOR, P_CAP, P_DECAY, P_CAP_TREND, P_CAP_MR, P_CAP_COMP,
- P_CAP_EXP, P_SIZE) = range(38)
+ P_CAP_EXP, P_SIZE) = range(37)
 
 # -- float state (S) ------------------------------------------------------------------
-(S_CASH, S_REALISED, S_FEES, S_SLIPPAGE, S_NOTIONAL, S_PEAK, S_QTY, S_AVG, S_ENTRY_FEES,
- S_PRICE, S_LAST_ATR, S_PNL_MEAN, S_PNL_M2, S_LAST_EQUITY, S_DAY_START, S_DAY_FLOOR,
- S_DD_PEAK, S_DD_SOFT_FLOOR, S_DD_HARD_FLOOR, S_VAR_PRICE, S_VAR_LONG, S_VAR_SHORT,
- S_W_REMAINING, S_W_FILLED, S_W_QTY, S_TURNOVER, S_SIZE) = range(27)
+(S_CASH, S_FEES, S_PEAK, S_QTY, S_AVG, S_ENTRY_FEES, S_PRICE, S_LAST_ATR, S_PNL_MEAN, S_PNL_M2,
+ S_LAST_EQUITY, S_DAY_START, S_DAY_FLOOR, S_DD_PEAK, S_DD_SOFT_FLOOR, S_DD_HARD_FLOOR,
+ S_VAR_PRICE, S_VAR_LONG, S_VAR_SHORT, S_W_REMAINING, S_TURNOVER, S_SIZE) = range(22)
 
 # -- integer state (K) ----------------------------------------------------------------
 (K_HAS_POS, K_ENTRY_TS, K_ENTRY_BAR, K_POS_AGENT, K_POS_REGIME, K_MARKS, K_PNL_N, K_DAY,
@@ -41,10 +44,9 @@ from numba import njit
  K_ENTRY_ANY, K_ORDER_ANY, K_ERROR, K_TRADES, K_SIZE) = range(30)
 
 ACTIVE, REDUCING, HALTED = 0, 1, 2
-QTY_EPS = 1e-9          # engine.portfolio.portfolio.QTY_EPS
-HIGH_CONFIDENCE = 0.75  # engine.engine.HIGH_CONFIDENCE
-REPORT_THRESHOLD = 0.05  # PolicyAdaptor.REPORT_THRESHOLD
-BPS = 1e-4
+# The engine's own constants, read once at compile time, so the two cannot drift apart.
+REPORT_THRESHOLD = PolicyAdaptor.REPORT_THRESHOLD
+BPS = 1e-4  # a basis point, as in engine.execution.costs
 
 # Trade record columns
 (T_QTY, T_ENTRY_PRICE, T_EXIT_PRICE, T_PNL, T_FEES) = range(5)
@@ -52,7 +54,7 @@ BPS = 1e-4
 
 
 @njit(cache=True)
-def _equity(S, K):  # type: ignore[no-untyped-def]
+def _equity(S: np.ndarray, K: np.ndarray) -> float:
     equity = S[S_CASH]
     if K[K_HAS_POS]:
         equity += S[S_QTY] * S[S_PRICE]
@@ -60,12 +62,12 @@ def _equity(S, K):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _position(S, K):  # type: ignore[no-untyped-def]
+def _position(S: np.ndarray, K: np.ndarray) -> float:
     return S[S_QTY] if K[K_HAS_POS] else 0.0
 
 
 @njit(cache=True)
-def _update_state(K):  # type: ignore[no-untyped-def]
+def _update_state(K: np.ndarray) -> None:
     if K[K_HARD]:
         new = HALTED
     elif K[K_DAY_HIT] or K[K_BLOCKING]:
@@ -78,7 +80,7 @@ def _update_state(K):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _needs_trade(approved, position, band):  # type: ignore[no-untyped-def]
+def _needs_trade(approved: float, position: float, band: float) -> bool:
     if approved == position:
         return False
     if approved == 0.0 or position == 0.0 or (approved > 0.0) != (position > 0.0):
@@ -87,7 +89,8 @@ def _needs_trade(approved, position, band):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _open(S, K, qty, price, commission, ts, agent, regime):  # type: ignore[no-untyped-def]
+def _open(S: np.ndarray, K: np.ndarray, qty: float, price: float, commission: float, ts: int,
+          agent: int, regime: int) -> None:
     K[K_HAS_POS] = 1
     S[S_QTY] = qty
     S[S_AVG] = price
@@ -99,12 +102,11 @@ def _open(S, K, qty, price, commission, ts, agent, regime):  # type: ignore[no-u
 
 
 @njit(cache=True)
-def _apply_fill(S, K, TF, TI, sign, qty, price, commission, slippage, ts, agent, regime):  # type: ignore[no-untyped-def]
+def _apply_fill(S: np.ndarray, K: np.ndarray, TF: np.ndarray, TI: np.ndarray, sign: int, qty: float,
+                price: float, commission: float, ts: int, agent: int, regime: int) -> int:
     """Portfolio.apply_fill; returns the closed trade's row in TF/TI, or -1."""
     S[S_CASH] -= sign * qty * price + commission
     S[S_FEES] += commission
-    S[S_SLIPPAGE] += slippage
-    S[S_NOTIONAL] += qty * price
     S[S_PRICE] = price
     if not K[K_HAS_POS]:
         _open(S, K, qty if sign > 0 else -qty, price, commission, ts, agent, regime)
@@ -139,7 +141,6 @@ def _apply_fill(S, K, TF, TI, sign, qty, price, commission, slippage, ts, agent,
     TI[row, T_AGENT] = K[K_POS_AGENT]
     TI[row, T_REGIME] = K[K_POS_REGIME]
     TI[row, T_BARS_HELD] = K[K_MARKS] - K[K_ENTRY_BAR]
-    S[S_REALISED] += pnl
     if closing == held:
         K[K_HAS_POS] = 0
         S[S_QTY] = 0.0
@@ -152,7 +153,8 @@ def _apply_fill(S, K, TF, TI, sign, qty, price, commission, slippage, ts, agent,
 
 
 @njit(cache=True)
-def _book_trade(P, S, K, TF, TI, row, fitness, tcount, entry_mask, entry_share):  # type: ignore[no-untyped-def]
+def _book_trade(P: np.ndarray, S: np.ndarray, K: np.ndarray, TF: np.ndarray, TI: np.ndarray, row: int,
+                fitness: np.ndarray, tcount: np.ndarray, entry_mask: np.ndarray, entry_share: np.ndarray) -> None:
     """Engine._book_trade: circuit breaker, rewards, trade_closed and outlier events."""
     pnl = TF[row, T_PNL]
     if pnl < 0.0:
@@ -187,8 +189,10 @@ def _book_trade(P, S, K, TF, TI, row, fitness, tcount, entry_mask, entry_share):
 
 
 @njit(cache=True)
-def _fill_working(P, S, K, TF, TI, reference, atr, volume, ts, fitness, tcount, entry_mask, entry_share,  # type: ignore[no-untyped-def]
-                  order_mask, order_share):
+def _fill_working(P: np.ndarray, S: np.ndarray, K: np.ndarray, TF: np.ndarray, TI: np.ndarray,
+                  reference: float, atr: float, volume: float, ts: int, fitness: np.ndarray,
+                  tcount: np.ndarray, entry_mask: np.ndarray, entry_share: np.ndarray,
+                  order_mask: np.ndarray, order_share: np.ndarray) -> None:
     """PaperBroker._execute of the one working market order, then Engine._settle."""
     qty = S[S_W_REMAINING]
     share = P[P_VOLUME_SHARE]
@@ -212,15 +216,13 @@ def _fill_working(P, S, K, TF, TI, reference, atr, volume, ts, fitness, tcount, 
     commission = qty * P[P_COMM_SHARE] + qty * price * P[P_COMM_BPS] * BPS
     if qty == S[S_W_REMAINING]:
         S[S_W_REMAINING] = 0.0
-        S[S_W_FILLED] = S[S_W_QTY]
         K[K_WORKING] = 0
     else:
         S[S_W_REMAINING] -= qty
-        S[S_W_FILLED] += qty
     K[K_PENDING] += 1  # FILLED or PARTIALLY_FILLED order event
     S[S_TURNOVER] += qty * price
     before = _position(S, K)
-    row = _apply_fill(S, K, TF, TI, sign, qty, price, commission, slip * qty, ts, K[K_W_AGENT], K[K_W_REGIME])
+    row = _apply_fill(S, K, TF, TI, sign, qty, price, commission, ts, K[K_W_AGENT], K[K_W_REGIME])
     after = _position(S, K)
     K[K_EVENTS] += 1  # fill
     if row >= 0:
@@ -233,7 +235,8 @@ def _fill_working(P, S, K, TF, TI, reference, atr, volume, ts, fitness, tcount, 
 
 
 @njit(cache=True)
-def _risk_on_bar(P, S, K, day, price, equity, var_ring, var_sorted):  # type: ignore[no-untyped-def]
+def _risk_on_bar(P: np.ndarray, S: np.ndarray, K: np.ndarray, day: int, price: float, equity: float,
+                 var_ring: np.ndarray, var_sorted: np.ndarray) -> None:
     """AdvancedRiskManager.on_bar: daily loss, drawdown, breaker, VaR window, state."""
     if not K[K_HAS_DAY] or day != K[K_DAY]:
         if K[K_HAS_DAY] and day < K[K_DAY]:
@@ -273,7 +276,8 @@ def _risk_on_bar(P, S, K, day, price, equity, var_ring, var_sorted):  # type: ig
 
 
 @njit(cache=True)
-def _var_update(P, S, K, price, ring, ordered):  # type: ignore[no-untyped-def]
+def _var_update(P: np.ndarray, S: np.ndarray, K: np.ndarray, price: float, ring: np.ndarray,
+                ordered: np.ndarray) -> None:
     """RollingHistoricalVaR.update: a ring of returns in arrival order and a sorted copy."""
     last = S[S_VAR_PRICE]
     S[S_VAR_PRICE] = price
@@ -314,7 +318,8 @@ def _var_update(P, S, K, price, ring, ordered):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _risk_check(P, S, K, target, position, price, equity, regime, bar_vol):  # type: ignore[no-untyped-def]
+def _risk_check(P: np.ndarray, S: np.ndarray, K: np.ndarray, target: float, position: float,
+                price: float, equity: float, regime: int, bar_vol: float) -> tuple[float, bool]:
     """AdvancedRiskManager.check: (approved shares, whether any rule acted)."""
     state = K[K_STATE]
     if state == HALTED:
@@ -374,7 +379,7 @@ def _risk_check(P, S, K, target, position, price, equity, regime, bar_vol):  # t
 
 
 @njit(cache=True)
-def _bounded_simplex(values, floor, cap):  # type: ignore[no-untyped-def]
+def _bounded_simplex(values: np.ndarray, floor: float, cap: float) -> np.ndarray:
     """engine.adaptation.adaptor.bounded_simplex, operation for operation."""
     n = values.shape[0]
     out = np.empty(n)
@@ -419,14 +424,14 @@ def _bounded_simplex(values, floor, cap):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _clip(x, floor, cap):  # type: ignore[no-untyped-def]
+def _clip(x: float, floor: float, cap: float) -> float:
     # min(max(x, floor), cap) as Python evaluates it: the first argument wins ties.
     y = floor if floor > x else x
     return cap if cap < y else y
 
 
 @njit(cache=True)
-def _clipped_sum(v, t, floor, cap):  # type: ignore[no-untyped-def]
+def _clipped_sum(v: np.ndarray, t: float, floor: float, cap: float) -> float:
     total = 0.0
     for a in range(v.shape[0]):
         total += _clip(t * v[a], floor, cap)
@@ -434,7 +439,8 @@ def _clipped_sum(v, t, floor, cap):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _adapt(P, K, weights, fitness, tcount, reported):  # type: ignore[no-untyped-def]
+def _adapt(P: np.ndarray, K: np.ndarray, weights: np.ndarray, fitness: np.ndarray, tcount: np.ndarray,
+           reported: np.ndarray) -> None:
     """PolicyAdaptor.on_bar: on schedule, move each traded regime's weights toward softmax(fitness)."""
     K[K_ADAPT_BARS] += 1
     if K[K_ADAPT_BARS] < P[P_ADAPT_EVERY]:
@@ -480,10 +486,14 @@ def _adapt(P, K, weights, fitness, tcount, reported):  # type: ignore[no-untyped
 
 
 @njit(cache=True)
-def run_bars(start, stop, ts, open_, close, volume, atr, garch, day, regime, flipped,  # type: ignore[no-untyped-def]
-             spoke, direction, strength, confidence, P, S, K, weights, fitness, tcount, reported,
-             entry_mask, entry_share, order_mask, order_share, var_ring, var_sorted,
-             out_equity, out_drawdown, out_position, TF, TI):
+def run_bars(start: int, stop: int, ts: np.ndarray, open_: np.ndarray, close: np.ndarray, volume: np.ndarray,
+             atr: np.ndarray, garch: np.ndarray, day: np.ndarray, regime: np.ndarray, flipped: np.ndarray,
+             spoke: np.ndarray, direction: np.ndarray, strength: np.ndarray, confidence: np.ndarray,
+             P: np.ndarray, S: np.ndarray, K: np.ndarray, weights: np.ndarray, fitness: np.ndarray,
+             tcount: np.ndarray, reported: np.ndarray, entry_mask: np.ndarray, entry_share: np.ndarray,
+             order_mask: np.ndarray, order_share: np.ndarray, var_ring: np.ndarray, var_sorted: np.ndarray,
+             out_equity: np.ndarray, out_drawdown: np.ndarray, out_position: np.ndarray,
+             TF: np.ndarray, TI: np.ndarray) -> None:
     """Engine.advance for bars [start, stop); stops early with K[K_ERROR] set."""
     n_agents = spoke.shape[0]
     shares = np.zeros(n_agents)
@@ -603,9 +613,7 @@ def run_bars(start, stop, ts, open_, close, volume, atr, garch, day, regime, fli
             delta = approved - position
             K[K_WORKING] = 1
             K[K_W_SIDE] = 1 if delta > 0.0 else -1
-            S[S_W_QTY] = abs(delta)
             S[S_W_REMAINING] = abs(delta)
-            S[S_W_FILLED] = 0.0
             K[K_W_AGENT] = lead
             K[K_W_REGIME] = reg
             K[K_PENDING] += 1  # ACCEPTED
