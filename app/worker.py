@@ -7,8 +7,9 @@ frozen `SnapshotBatch` at most ~30 times a second, so a slow pane never slows th
 Two modes. "replay" steps the embedded bars through `Engine.step` with nothing persisted.
 "paper live" runs a `LiveTradingLoop` in this thread: every bar is committed to SQLite
 before the panes hear of it, and the session resumes after a restart. Commands then run in
-the loop's `on_step` hook (between two committed bars); the kill and re-arm are handed to
-the loop, which carries them out and commits them before the next bar. Pause, speed,
+the loop's `on_step` hook (between two committed bars), or, while the session waits for its
+next bar, at once: `send` wakes the loop, which calls `on_idle`. The kill and re-arm are
+handed to the loop, which carries them out and commits them before the next bar. Pause, speed,
 symbol and mode changes stop the loop (it commits the bar in hand) and are carried out
 once it has returned; start runs the loop again, which resumes the session. While paused,
 a kill or re-arm runs the loop just long enough to resume, carry it out and commit it.
@@ -93,6 +94,12 @@ class _SettleFeed:
     def close(self) -> None:
         self._inner.close()
 
+    def on_idle(self, callback: Callable[[], None]) -> None:
+        self._inner.on_idle(callback)
+
+    def wake(self) -> None:
+        self._inner.wake()
+
 
 class EngineWorker(QObject):
     batch_ready = Signal(object)     # SnapshotBatch
@@ -135,6 +142,9 @@ class EngineWorker(QObject):
     # -- called from the GUI thread: only queue puts --------------------------------------
     def send(self, name: str, value: Any = None) -> None:
         (self._urgent if name == "kill" else self.commands).put(Command(name, value))
+        loop = self._loop
+        if loop is not None:
+            loop.wake()   # a paper session waiting for its next bar serves the command now
 
     # -- the engine thread ----------------------------------------------------------------
     def run(self) -> None:
@@ -303,6 +313,7 @@ class EngineWorker(QObject):
         loop = self.loop_factory(self.settings, self.symbol, speed if speed > 0.0 else None)
         loop.on_step = self._on_loop_step
         loop.on_events = self._on_loop_events
+        loop.on_idle = self._on_loop_idle
         self.engine = loop.engine
         return loop
 
@@ -356,6 +367,11 @@ class EngineWorker(QObject):
         self._owed()
         if time.perf_counter() - self._last_emit >= EMIT_INTERVAL:
             self._emit()
+        self._drain()
+
+    def _on_loop_idle(self) -> None:
+        # Between bars, woken by `send` or by the loop having carried out a kill or re-arm.
+        self._owed()
         self._drain()
 
     def _on_loop_events(self, events: list[Event]) -> None:

@@ -18,6 +18,7 @@ from engine.data.bar import Bar
 from engine.data.synthetic import generate_bars
 from engine.engine import Engine, StepResult
 from engine.live.feeds import IteratorFeed, ReplayFeed
+from engine.live.ib_bridge import BridgeFeed
 from engine.live.loop import LiveTradingLoop, LoopSummary
 from engine.observability.events import EventLogger, read_events
 from engine.persistence.db import Database
@@ -155,6 +156,67 @@ def test_a_kill_request_halts_flattens_and_stays_halted_after_a_restart(tmp_path
     rig.run(bars, on_step=lambda r: after.append(r.trading_state))
     assert after and all(s is TradingState.HALTED for s in after)
     assert rig.store.trades(rig.sid)[-1].exit_ts <= bars[300].ts   # flat, and no new trade once halted
+
+
+def test_a_kill_while_the_feed_waits_for_its_next_bar_is_carried_out_at_once(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    bars = day_bars()[:5]
+    engine = Engine(load_settings(), events=EventLogger(rig.log))
+    stepped = threading.Event()
+    loop = LiveTradingLoop(engine, ReplayFeed(bars, speed=1.0), rig.store, rig.name,   # a minute a bar
+                           on_step=lambda r: stepped.set())
+    idle: list[int] = []
+    loop.on_idle = lambda: idle.append(engine.index)
+    runner = threading.Thread(target=loop.run)
+    runner.start()
+    try:
+        assert stepped.wait(10.0)
+        loop.request_kill("operator, between bars")
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            saved = rig.store.checkpoint(rig.sid)
+            if saved is not None and saved.doc["engine"]["risk"]["killed"]:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the kill waited for the next bar")
+        assert engine.index == 0 and idle == [0]   # carried out while bar 2 was a minute away
+        assert engine.risk.state is TradingState.HALTED
+    finally:
+        loop.stop()
+        runner.join(10.0)
+        engine.events.close()
+    assert not runner.is_alive()
+    assert [e["payload"]["what"] for e in rig.events("kill_switch")] == ["killed"]
+
+
+def test_wake_makes_a_waiting_feed_call_its_idle_callback_in_the_iterating_thread() -> None:
+    called: list[str] = []
+    feed = ReplayFeed(minute_bars(3), speed=1.0)
+    feed.on_idle(lambda: called.append(threading.current_thread().name))
+    threading.Timer(0.1, feed.wake).start()
+    threading.Timer(0.4, feed.close).start()
+    got, seconds = timed(feed)
+    assert len(got) == 1 and seconds < 5.0 and called == [threading.current_thread().name]
+
+
+def test_an_ib_bridge_feed_serves_each_wake_between_its_bars() -> None:
+    feed = BridgeFeed()
+    seen: list[str] = []
+
+    def idle() -> None:
+        seen.append("idle")
+        if seen.count("idle") == 2:
+            feed.close()
+
+    feed.on_idle(idle)
+    bar = minute_bars(1)[0]
+    feed.wake()
+    feed.put(bar)
+    feed.wake()
+    for got in feed:
+        seen.append(f"bar {got.ts}")
+    assert seen == ["idle", f"bar {bar.ts}", "idle"]
 
 
 def test_a_refused_command_is_logged_and_trading_goes_on(tmp_path: Path) -> None:

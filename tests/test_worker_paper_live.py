@@ -149,6 +149,22 @@ def test_kill_in_paper_live_halts_and_persists(qtbot, make_station, tmp_path: Pa
     qtbot.waitUntil(lambda: again.window.status_bar.trading_state == "HALTED", timeout=10_000)
 
 
+def test_a_kill_while_the_session_waits_for_its_next_bar_does_not_wait_for_it(qtbot, make_station,
+                                                                                tmp_path: Path) -> None:
+    station = make_station(speed=0.02)   # 1.2x real time: about 50 s between two bars
+    batches = collect(station)
+    paper_live(qtbot, station, batches)
+    station.window.start_requested.emit()
+    qtbot.waitUntil(lambda: bars_shown(station) >= 1 and batches[-1].status.running, timeout=20_000)
+    shown = bars_shown(station)
+    with qtbot.waitSignal(station.worker.killed, timeout=5_000):
+        qtbot.mouseClick(station.window.kill_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: station.window.status_bar.trading_state == "HALTED", timeout=5_000)
+    assert bars_shown(station) == shown   # halted between bars, not at the next one
+    s = store(tmp_path)
+    assert s.checkpoint(s.find_session(SESSION).id).doc["engine"]["risk"]["killed"] is True
+
+
 def test_kill_and_rearm_while_paused_are_committed_to_the_session(qtbot, make_station, tmp_path: Path) -> None:
     station = make_station()
     batches = collect(station)

@@ -1,15 +1,18 @@
 """Bar feeds for the live loop: a replay paced in wall time, and any iterator of bars.
 
-A feed is an iterable of `Bar` that may block between bars. Two more methods let the loop
+A feed is an iterable of `Bar` that may block between bars. More methods let the loop
 drive it: `replay_until(ts)` hands over the bars up to `ts` at once (a restart re-feeds
-the bars it already traded, to rebuild the indicators), and `close()`, callable from any
-thread or a signal handler, ends the iteration at the next bar or wakes a paced wait.
+the bars it already traded, to rebuild the indicators); `close()`, callable from any
+thread or a signal handler, ends the iteration at the next bar or wakes a paced wait; and
+`wake()`, callable from any thread, makes a feed that is waiting for its next bar call the
+`on_idle` callback in the consumer's thread, so a kill switch is carried out now rather than
+when the next bar comes (a minute later, live).
 """
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from engine.data.bar import Bar
@@ -25,6 +28,12 @@ class Feed(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def on_idle(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (in the iterating thread, between bars) after each `wake()`."""
+        ...
+
+    def wake(self) -> None: ...
 
 
 class IteratorFeed:
@@ -46,6 +55,12 @@ class IteratorFeed:
     def close(self) -> None:
         self._closed.set()
 
+    def on_idle(self, callback: Callable[[], None]) -> None:
+        """Nothing to call: the bars' own source blocks, and cannot be woken."""
+
+    def wake(self) -> None:
+        """Nothing to wake (see `on_idle`): commands wait for the next bar."""
+
 
 class ReplayFeed:
     """Recorded bars replayed at `speed` times real time (None: as fast as possible).
@@ -66,12 +81,32 @@ class ReplayFeed:
         self._max_gap_ns = int(max_gap_seconds * _NS)
         self._unpaced_until: int | None = None
         self._closed = threading.Event()
+        self._woken = threading.Event()
+        self._idle: Callable[[], None] | None = None
 
     def replay_until(self, ts: int) -> None:
         self._unpaced_until = ts
 
     def close(self) -> None:
         self._closed.set()
+        self._woken.set()
+
+    def on_idle(self, callback: Callable[[], None]) -> None:
+        self._idle = callback
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def _wait_until(self, due: float) -> bool:
+        """Wait for `due` (monotonic seconds), serving wake-ups; False if closed meanwhile."""
+        while (wait := due - time.monotonic()) > 0.0:
+            if self._woken.wait(wait):
+                if self._closed.is_set():
+                    return False
+                self._woken.clear()
+                if self._idle is not None:
+                    self._idle()
+        return not self._closed.is_set()
 
     def __iter__(self) -> Iterator[Bar]:
         closed = self._closed
@@ -83,10 +118,8 @@ class ReplayFeed:
             unpaced = self._unpaced_until is not None and bar.ts <= self._unpaced_until
             if self._speed is not None and previous is not None and not unpaced:
                 gap = min(max(bar.ts - previous, 0), self._max_gap_ns) / _NS / self._speed
-                now = time.monotonic()
-                due = max(due + gap, now)   # after a stall, carry on from now rather than rush
-                wait = due - now
-                if wait > 0.0 and closed.wait(wait):
+                due = max(due + gap, time.monotonic())   # after a stall, carry on from now rather than rush
+                if not self._wait_until(due):
                     return
             else:
                 due = time.monotonic()

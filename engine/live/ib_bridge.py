@@ -50,6 +50,7 @@ class BridgeFeedError(RuntimeError):
 
 
 _END = object()   # queued by `close`: the engine thread's iterator stops
+_WAKE = object()  # queued by `wake`: the engine thread serves its commands between bars
 
 
 class IBBridge:
@@ -261,6 +262,7 @@ class BridgeFeed:
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._closed = threading.Event()
+        self._idle: Callable[[], None] | None = None
 
     def put(self, bar: Bar) -> None:
         self._queue.put(bar)
@@ -268,11 +270,21 @@ class BridgeFeed:
     def fail(self, error: BaseException) -> None:
         self._queue.put(error)
 
+    def on_idle(self, callback: Callable[[], None]) -> None:
+        self._idle = callback
+
+    def wake(self) -> None:
+        self._queue.put(_WAKE)
+
     def __iter__(self) -> Iterator[Bar]:
         while not self._closed.is_set():
             item = self._queue.get()
             if item is _END or self._closed.is_set():
                 return
+            if item is _WAKE:
+                if self._idle is not None:
+                    self._idle()
+                continue
             if isinstance(item, BaseException):
                 raise item
             assert isinstance(item, Bar)

@@ -86,6 +86,10 @@ class LiveTradingLoop:
         self.checks = tuple(checks)
         self.on_step = on_step
         self.on_events = on_events
+        # Called between bars after a `wake()`, before the loop's own commands run: an owner
+        # hands over what it was asked meanwhile (the window's kill switch).
+        self.on_idle: Callable[[], None] | None = None
+        self._serving = False   # commands may run: the session is open and any checkpoint restored
         self._bar_ns = int(bar_seconds * _NS)
         self._stop = threading.Event()
         self.last_step_seconds = 0.0
@@ -101,10 +105,17 @@ class LiveTradingLoop:
         self.feed.close()
 
     def request_kill(self, reason: str, flatten: bool | None = None) -> None:
+        """Carried out (and committed) at once if the feed is waiting for a bar, else before the next."""
         self._commands.put(_Kill(reason, flatten))
+        self.wake()
 
     def request_rearm(self, confirm: bool) -> None:
         self._commands.put(_Rearm(confirm))
+        self.wake()
+
+    def wake(self) -> None:
+        """Between bars, serve commands now: `on_idle`, then the loop's own (see `Feed.wake`)."""
+        self.feed.wake()
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> LoopSummary:
@@ -123,6 +134,8 @@ class LiveTradingLoop:
         self.store.set_status(info.id, "running")
         warmed = steps = skipped = 0
         pending = saved   # the checkpoint still to restore once the feed has re-fed its bars
+        self._serving = pending is None
+        self.feed.on_idle(self._idle)
         try:
             for bar in self.feed:
                 if pending is not None:
@@ -133,6 +146,7 @@ class LiveTradingLoop:
                         continue
                     self._resume(pending)
                     pending = None
+                    self._serving = True
                 self._run_commands()
                 if self._stop.is_set():
                     break
@@ -147,6 +161,7 @@ class LiveTradingLoop:
                 self._resume(pending)   # the feed holds no bar after the checkpoint (yet)
                 pending = None
         finally:
+            self._serving = False
             self.feed.close()
         stopped = self._stop.is_set()
         if pending is not None:
@@ -195,6 +210,14 @@ class LiveTradingLoop:
         self._commit_state()
 
     # -- commands and tasks ---------------------------------------------------------------
+    def _idle(self) -> None:
+        # The feed calls this while it waits for a bar, in this thread: no step is in hand.
+        if not self._serving:
+            return   # still re-feeding a resumed session: commands wait until it is restored
+        if self.on_idle is not None:
+            self._call(self.on_idle)
+        self._run_commands()
+
     def _run_commands(self) -> None:
         while True:
             try:
@@ -255,9 +278,9 @@ class LiveTradingLoop:
         if events and self.on_events is not None:
             self._call(self.on_events, events)
 
-    def _call(self, hook: Callable[[Any], None], arg: object) -> None:
+    def _call(self, hook: Callable[..., None], *args: object) -> None:
         try:
-            hook(arg)
+            hook(*args)
         except Exception as exc:  # a broken view must not stop trading; the error is logged
             self.engine.events.log(self.engine.last_ts, "engine_error", where="hook",
                                    error=f"{type(exc).__name__}: {exc}")
