@@ -7,12 +7,15 @@
 - Engine.step alone over the same bars, and checkpoint capture + JSON alone, for the split;
 - the marginal cost of one fill in a commit: commits of the same step with 0, 1, 10 and 50
   fills, the slope per fill;
-- database bytes per bar.
+- database bytes per bar;
+- a kill requested while the loop waits a minute for its next bar: from the request to the
+  kill committed and published (the feed is woken; nothing waits for the bar).
 """
 from __future__ import annotations
 
 import argparse
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -24,7 +27,7 @@ from engine.config import load_settings
 from engine.data.bar import Bar
 from engine.data.synthetic import generate_bars
 from engine.engine import Engine, StepResult
-from engine.live.feeds import IteratorFeed
+from engine.live.feeds import IteratorFeed, ReplayFeed
 from engine.live.loop import LiveTradingLoop
 from engine.observability.events import EventLogger
 from engine.persistence import checkpoint
@@ -99,6 +102,30 @@ def per_fill_cost(results: list[StepResult], docs: list[dict], folder: Path, rou
     return out
 
 
+def kill_between_bars(bars: list[Bar], folder: Path, rounds: int = 20) -> list[int]:
+    latencies: list[int] = []
+    for k in range(rounds):
+        engine = Engine(load_settings(), events=EventLogger(folder / f"kill{k}.jsonl"))
+        stepped, killed = threading.Event(), threading.Event()
+        loop = LiveTradingLoop(
+            engine, ReplayFeed(bars[:3], speed=1.0), SessionStore(Database(folder / f"kill{k}.sqlite")), "k",
+            on_step=lambda r: stepped.set(),
+            on_events=lambda events: killed.set() if any(e.type == "kill_switch" for e in events) else None,
+        )
+        runner = threading.Thread(target=loop.run)
+        runner.start()
+        stepped.wait()
+        time.sleep(0.05)   # well inside the minute's wait for bar 2
+        started = time.perf_counter_ns()
+        loop.request_kill("bench")
+        killed.wait()
+        latencies.append(time.perf_counter_ns() - started)
+        loop.stop()
+        runner.join()
+        engine.events.close()
+    return latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=5)
@@ -111,6 +138,7 @@ def main() -> None:
         steps, captures, results, docs = step_only(bars)
         fills = sum(len(r.fills) for r in results)
         costs = per_fill_cost(results, docs, folder)
+        kills = kill_between_bars(bars, folder)
     print(f"FutBot live loop · {len(bars):,} one-minute bars ({args.days} days) · {fills} fills")
     print(f"  live bar (step + tasks + capture + commit)   {percentiles(latency)}")
     print(f"  Engine.step alone                            {percentiles(steps)}")
@@ -120,6 +148,7 @@ def main() -> None:
     print(f"  commit_step, 1 / 10 / 50 fills               {costs[1] / 1e3:8.1f} / {costs[10] / 1e3:.1f} / "
           f"{costs[50] / 1e3:.1f} us   -> {slope / 1e3:.1f} us per extra fill")
     print(f"  database size                                {db_bytes / len(bars):8.0f} bytes per bar")
+    print(f"  kill between bars -> committed, published    {percentiles(kills)}")
 
 
 if __name__ == "__main__":
