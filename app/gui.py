@@ -274,7 +274,7 @@ def _now() -> datetime:
 
 
 def _prepare_backtest() -> None:
-    from engine.backtest.fast import prepare  # imported here: numba loads off the path to the first frame
+    from engine.backtest.backtester import prepare  # imported here: numba loads off the path to the first frame
     prepare()
 
 

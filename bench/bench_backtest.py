@@ -35,7 +35,7 @@ def run_case(case: str, bars: int) -> None:
     from engine.backtest.backtester import Backtester
     from engine.data.synthetic import generate_bars
 
-    from engine.backtest.fast import prepare
+    from engine.backtest.backtester import prepare
 
     series = generate_bars("QQQ", days=-(-bars // 390), seed=7).slice(0, bars)
     settings = settings_for(case)

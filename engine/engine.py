@@ -172,7 +172,7 @@ class Engine:
         band = self._rebalance_band * max_shares
         if (not decision.hold and not orders and verdict.actions
                 and float(math.trunc(verdict.approved)) == position
-                and _needs_trade(float(math.trunc(wanted)), position, band)):
+                and needs_trade(float(math.trunc(wanted)), position, band)):
             # The policy wanted a trade and risk held the position where it was.
             decision = _blocked(decision, verdict.state, verdict.actions)
             if decision.confidence >= HIGH_CONFIDENCE and verdict.state is not TradingState.HALTED:
@@ -205,7 +205,7 @@ class Engine:
             # A remainder from a volume-capped fill is superseded by the new target.
             for event in self.broker.cancel_all():
                 self.events.log(ts, "order", id=event.order_id, status=event.status.value, reason="superseded")
-        if not _needs_trade(approved, position, self._rebalance_band * max_shares):
+        if not needs_trade(approved, position, self._rebalance_band * max_shares):
             return []
         delta = approved - position
         order = Order(
@@ -365,7 +365,9 @@ def _plain(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _needs_trade(approved: float, position: float, band: float) -> bool:
+def needs_trade(approved: float, position: float, band: float) -> bool:
+    """Whether moving from `position` to `approved` shares is worth an order (the compiled
+    backtest runs this very function, through numba)."""
     if approved == position:
         return False
     if approved == 0.0 or position == 0.0 or (approved > 0.0) != (position > 0.0):

@@ -18,7 +18,7 @@ from engine.agents.base import Agent, Intent
 from engine.backtest.backtester import Backtester, BacktestResult
 from engine.backtest.fast import regime_codes
 from engine.backtest.setup import backtest_settings
-from engine.config import Settings, load_settings, validate
+from engine.config import Settings, deep_merge, load_settings, validate
 from engine.data.bar import BarSeries
 from engine.data.synthetic import generate_bars
 from engine.engine import Engine
@@ -35,14 +35,7 @@ def series() -> BarSeries:
 
 
 def _with(base: Settings, **sections: dict[str, Any]) -> Settings:
-    data = base.to_dict()
-    for section, values in sections.items():
-        for key, value in values.items():
-            if isinstance(value, dict):
-                data[section][key] = {**data[section][key], **value}
-            else:
-                data[section][key] = value
-    return validate(data)
+    return validate(deep_merge(base.to_dict(), sections))
 
 
 def assert_same(fast: BacktestResult, step: BacktestResult) -> None:
@@ -264,3 +257,20 @@ def test_without_regimes_a_run_whose_decisions_read_the_regime_is_refused(series
         Backtester(capped, regimes=False).run(series.slice(0, 500))
     with pytest.raises(ValueError, match="fast path"):
         Backtester(capped, regimes=False, fast=False)
+
+
+def test_the_compiled_loop_is_forgotten_when_engine_code_compiled_into_it_changes(tmp_path: Path) -> None:
+    from engine.backtest.kernel import forget_stale_compilations
+
+    def cached() -> list[str]:
+        for name in ("kernel.run_bars-1.py311.nbi", "kernel.run_bars-1.py311.1.nbc", "sizing.reduce_only-1.py311.nbi"):
+            (tmp_path / name).touch()
+        return sorted(p.name for p in tmp_path.glob("*.nb[ic]"))
+
+    cached()
+    (tmp_path / "kernel.engine-sources").write_text("the fingerprint of older engine sources")
+    forget_stale_compilations(tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.nb[ic]")) == ["sizing.reduce_only-1.py311.nbi"]
+    everything = cached()
+    forget_stale_compilations(tmp_path)   # same sources as last time: the cache stays
+    assert sorted(p.name for p in tmp_path.glob("*.nb[ic]")) == everything

@@ -48,6 +48,14 @@ def make_broker(ib: FakeIB, **kwargs: object) -> IBKRBroker:
     return IBKRBroker(ib, account=ACCOUNT, **kwargs)  # type: ignore[arg-type]
 
 
+async def started_broker() -> tuple[FakeIB, IBKRBroker]:
+    """A broker connected to a fresh fake TWS."""
+    ib = FakeIB()
+    broker = make_broker(ib)
+    await broker.start()
+    return ib, broker
+
+
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(scenario())
 
@@ -109,9 +117,7 @@ def test_inactive_without_an_error_still_explains_itself():
 
 def test_submit_and_full_fill_with_commission():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.on_bar_close(bar(0, 400.0), 1.0)           # the arrival price: last close before submit
         answer = broker.submit(buy("o1", 100.0))
         assert (answer.status, answer.remaining) == (OrderStatus.NEW, 100.0)
@@ -134,9 +140,7 @@ def test_submit_and_full_fill_with_commission():
 
 def test_limit_order_goes_to_ib_as_a_limit_order():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.submit(Order("l1", "QQQ", Side.SELL, 5.0, OrderType.LIMIT, 410.5))
         await settle()
         sent = ib.tws.placed[0]
@@ -147,9 +151,7 @@ def test_limit_order_goes_to_ib_as_a_limit_order():
 
 def test_partial_fills_report_cumulative_quantity():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.submit(buy("o1", 100.0))
         await settle()
         ib.tws.fill("o1", 10.0, qty=30.0, commission=0.3)
@@ -170,9 +172,7 @@ def test_partial_fills_report_cumulative_quantity():
 
 def test_a_fill_waits_for_its_commission_report_and_is_emitted_once():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.submit(buy("o1", 10.0))
         await settle()
         ib.tws.hold_commissions = True
@@ -191,9 +191,7 @@ def test_a_fill_waits_for_its_commission_report_and_is_emitted_once():
 
 def test_reject_carries_ibs_reason():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.submit(buy("o1"))
         await settle()
         ib.tws.reject("o1", "Order rejected - reason:Insufficient buying power")
@@ -208,9 +206,7 @@ def test_reject_carries_ibs_reason():
 
 def test_inactive_order_is_rejected_with_ibs_message():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.submit(buy("o1"))
         await settle()
         ib.tws.reject("o1", "Order held: no trading permissions", code=10197, final_status="Inactive")
@@ -224,9 +220,7 @@ def test_inactive_order_is_rejected_with_ibs_message():
 
 def test_bad_and_duplicate_orders_are_rejected_without_reaching_ib():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         assert broker.submit(buy("o1")).status is OrderStatus.NEW
         duplicate = broker.submit(buy("o1"))
         bad = broker.submit(buy("o2", qty=-5.0))
@@ -240,9 +234,7 @@ def test_bad_and_duplicate_orders_are_rejected_without_reaching_ib():
 
 def test_cancel_is_confirmed_by_ib_asynchronously():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.submit(buy("o1"))
         await settle()
         broker.drain_events()
@@ -264,9 +256,7 @@ def test_cancel_is_confirmed_by_ib_asynchronously():
 
 def test_cancel_all_after_a_partial_fill_keeps_the_filled_quantity():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.submit(buy("o1", 100.0))
         broker.submit(sell("o2", 10.0))
         await settle()
@@ -283,9 +273,7 @@ def test_cancel_all_after_a_partial_fill_keeps_the_filled_quantity():
 @pytest.mark.parametrize("error_first, reason", [(False, "cancelled by IB or TWS"), (True, "Order Canceled")])
 def test_cancel_by_tws_user_is_a_cancel_not_a_reject(error_first, reason):
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.submit(buy("o1"))
         await settle()
         ib.tws.cancel_at_broker("o1", error_first=error_first)
@@ -298,9 +286,7 @@ def test_cancel_by_tws_user_is_a_cancel_not_a_reject(error_first, reason):
 
 def test_slippage_is_the_adverse_move_from_the_last_close_and_never_negative():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.on_bar_close(bar(0, 100.0), 1.0)
         broker.submit(sell("s1", 10.0))
         broker.submit(buy("b1", 10.0))
@@ -316,9 +302,7 @@ def test_slippage_is_the_adverse_move_from_the_last_close_and_never_negative():
 
 def test_a_commission_rebate_is_folded_into_the_price_so_cash_stays_exact():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.submit(sell("s1", 100.0))
         await settle()
         ib.tws.fill("s1", 20.0, commission=-0.5)
@@ -415,9 +399,7 @@ def test_reconnect_backs_off_exponentially_and_reports_the_state():
 
 def test_disconnect_mid_order_reconnect_does_not_duplicate_and_picks_up_the_fill_once():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.submit(buy("o1", 100.0))
         await settle()
         ib.tws.drop()
@@ -444,9 +426,7 @@ def test_disconnect_mid_order_reconnect_does_not_duplicate_and_picks_up_the_fill
 
 def test_a_working_order_survives_a_reconnect_and_stays_controllable():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.submit(buy("o1", 100.0))
         await settle()
         ib.tws.fill("o1", 10.0, qty=25.0)
@@ -468,9 +448,7 @@ def test_a_working_order_survives_a_reconnect_and_stays_controllable():
 
 def test_an_order_ib_never_received_is_sent_again_once_on_reconnect():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         ib.tws.lose_next_order = True
         broker.submit(buy("o1"))
         await settle()
@@ -487,9 +465,7 @@ def test_an_order_ib_never_received_is_sent_again_once_on_reconnect():
 
 def test_cancel_while_disconnected_is_sent_after_reconnect():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         broker.submit(buy("o1"))
         await settle()
         ib.tws.go_down()
@@ -576,9 +552,7 @@ M0 = ns_since_epoch(T0)
 
 def test_feed_yields_minutes_from_ib_and_resubscribes_after_a_reconnect():
     async def scenario() -> None:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         feed = IBBarFeed(ib, "QQQ")
         stream = feed.bars().__aiter__()
         got: list[Bar] = []
@@ -625,9 +599,7 @@ def test_engine_on_ibkr_makes_the_paper_brokers_trades_when_ib_fills_at_the_next
     expected = [paper.step(b) for b in bars]
 
     async def live() -> list:
-        ib = FakeIB()
-        broker = make_broker(ib)
-        await broker.start()
+        ib, broker = await started_broker()
         engine = Engine(settings, symbol="QQQ", broker=broker)
         results = []
         for i, b in enumerate(bars):

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.backtest.backtester import Backtester, BacktestResult
-from engine.backtest.fast import prepare
+from engine.backtest.backtester import Backtester, BacktestResult, prepare
 from engine.backtest.setup import backtest_settings
 from engine.config import Settings, load_settings, validate
 from engine.data.bar import BarSeries

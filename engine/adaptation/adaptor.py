@@ -5,6 +5,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from engine.adaptation.rewards import RewardTracker
 from engine.config import AdaptationSettings
 from engine.regime.regime import Regime
@@ -54,16 +56,10 @@ class PolicyAdaptor:
         return changes
 
     def _step(self, weights: dict[str, float], fitness: dict[str, float]) -> dict[str, float]:
-        values = [fitness[a] for a in self.agents]
-        spread = max(values) - min(values)
-        if spread > 0.0:
-            exps = [math.exp((v - max(values)) / spread) for v in values]
-            goal = [e / _sum(exps) for e in exps]
-        else:
-            goal = [1.0 / len(values)] * len(values)
-        lr = self.settings.learning_rate
-        moved = [(1.0 - lr) * weights[a] + lr * g for a, g in zip(self.agents, goal)]
-        return dict(zip(self.agents, bounded_simplex(moved, self.settings.weight_floor, self.settings.weight_cap)))
+        s = self.settings
+        moved = moved_weights(np.array([weights[a] for a in self.agents]),
+                              np.array([fitness[a] for a in self.agents]), s.learning_rate)
+        return dict(zip(self.agents, bounded_simplex_array(moved, s.weight_floor, s.weight_cap).tolist()))
 
     def _report(self, regime: Regime) -> list[WeightChange]:
         out = []
@@ -87,43 +83,88 @@ class PolicyAdaptor:
         self._reported = {r: dict(w) for r, w in self.weights.items()}
 
 
-def bounded_simplex(values: Sequence[float], floor: float, cap: float) -> list[float]:
+# The two functions below are plain loops over float64 arrays that call nothing but math and
+# numpy, so the compiled backtest (engine/backtest/kernel.py) runs these very functions
+# through numba: one source for both paths.
+
+def moved_weights(weights: np.ndarray, fitness: np.ndarray, learning_rate: float) -> np.ndarray:
+    """(1 - lr) * w + lr * softmax(fitness / spread), agents in order; the goal is the equal
+    split when every fitness is the same. Sums run left to right."""
+    n = weights.shape[0]
+    top = fitness[0]
+    bottom = fitness[0]
+    for a in range(1, n):
+        top = max(top, fitness[a])
+        bottom = min(bottom, fitness[a])
+    spread = top - bottom
+    goal = np.empty(n)
+    if spread > 0.0:
+        total = 0.0
+        for a in range(n):
+            goal[a] = math.exp((fitness[a] - top) / spread)
+            total += goal[a]
+        for a in range(n):
+            goal[a] = goal[a] / total
+    else:
+        goal[:] = 1.0 / n
+    moved = np.empty(n)
+    for a in range(n):
+        moved[a] = (1.0 - learning_rate) * weights[a] + learning_rate * goal[a]
+    return moved
+
+
+def bounded_simplex_array(values: np.ndarray, floor: float, cap: float) -> np.ndarray:
     """Weights proportional to `values` as far as the bounds allow: wᵢ = clip(t·vᵢ, floor, cap)
     with the one scale t that makes them sum to 1. The sum is piecewise linear and rising in
     t, so t is solved exactly on the segment between two breakpoints (floor/vᵢ, cap/vᵢ). If
     the bounds cannot hold together (n·floor > 1 or n·cap < 1) the equal split is returned.
     """
-    n = len(values)
+    n = values.shape[0]
+    out = np.empty(n)
     if n == 0:
-        return []
+        return out
     if n * floor > 1.0 or n * cap < 1.0:
-        return [1.0 / n] * n
+        out[:] = 1.0 / n
+        return out
     # A tiny positive base keeps a zero value from being stuck at the floor when the
     # others are all capped and the sum would stay below 1.
-    v = [max(x, 0.0) + 1e-12 for x in values]
-
-    def total(t: float) -> float:
-        return _sum([min(max(t * x, floor), cap) for x in v])
-
-    breaks = sorted({b for x in v for b in (floor / x, cap / x)})
+    v = np.empty(n)
+    for a in range(n):
+        v[a] = max(values[a], 0.0) + 1e-12
+    bounds = np.empty(2 * n)
+    for a in range(n):
+        bounds[2 * a] = floor / v[a]
+        bounds[2 * a + 1] = cap / v[a]
     lo = 0.0
-    for hi in breaks:
-        if total(hi) >= 1.0:
+    hi = 0.0
+    found = False
+    for b in np.unique(bounds):
+        total = 0.0
+        for a in range(n):
+            total += min(max(b * v[a], floor), cap)
+        if total >= 1.0:
+            hi = b
+            found = True
             break
-        lo = hi
-    else:
+        lo = b
+    if not found:
         hi = lo
     # On [lo, hi] the free weights (strictly between the bounds) scale linearly with t.
     mid = 0.5 * (lo + hi)
-    free = _sum([x for x in v if floor < mid * x < cap])
-    pinned = _sum([min(max(mid * x, floor), cap) for x in v if not floor < mid * x < cap])
+    free = 0.0
+    pinned = 0.0
+    for a in range(n):
+        if floor < mid * v[a] < cap:
+            free += v[a]
+    for a in range(n):
+        if not floor < mid * v[a] < cap:
+            pinned += min(max(mid * v[a], floor), cap)
     t = (1.0 - pinned) / free if free > 0.0 else hi
-    return [min(max(t * x, floor), cap) for x in v]
+    for a in range(n):
+        out[a] = min(max(t * v[a], floor), cap)
+    return out
 
 
-def _sum(values: Sequence[float]) -> float:
-    """Left-to-right float sum, as the compiled backtest adds; `sum()` rounds differently on 3.12+."""
-    total = 0.0
-    for x in values:
-        total += x
-    return total
+def bounded_simplex(values: Sequence[float], floor: float, cap: float) -> list[float]:
+    """`bounded_simplex_array` of a plain sequence."""
+    return bounded_simplex_array(np.asarray(values, dtype=np.float64), floor, cap).tolist()

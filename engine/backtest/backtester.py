@@ -23,6 +23,7 @@ from engine.backtest.fast import regime_free_problems, run_fast
 from engine.backtest.stats import Stats, TradeStats, breakdown, compute_stats
 from engine.config import Settings
 from engine.data.bar import BarSeries
+from engine.data.synthetic import generate_bars
 from engine.engine import BARS_PER_YEAR, Engine
 from engine.features.frame import FeatureFrame
 from engine.features.pipeline import compute_features
@@ -56,6 +57,20 @@ class BacktestResult:
     @property
     def bars(self) -> int:
         return len(self.ts)
+
+
+_prepared = threading.Event()
+
+
+def prepare() -> None:
+    """Load the compiled loop now, or compile it (about 10 s, once after install, then cached
+    by numba), so the first backtest a trader starts does not wait for it: a one-day run.
+    Safe from any thread, any number of times."""
+    if _prepared.is_set():
+        return
+    settings = Settings()
+    Backtester(settings).run(generate_bars(settings.data.symbol, days=1, seed=1))
+    _prepared.set()
 
 
 class Backtester:

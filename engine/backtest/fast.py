@@ -46,33 +46,13 @@ class FastRun:
     cancelled: bool
 
 
-_prepared = threading.Event()
-
-
-def prepare() -> None:
-    """Compile the loop now (the first run after install takes about 10 s; later runs load it
-    from numba's cache in a fraction of a second), so the first backtest a trader starts does
-    not wait for it. Safe to call from any thread, any number of times."""
-    if _prepared.is_set():
-        return
-    from engine.agents.registry import create_agents
-    from engine.data.synthetic import generate_bars
-    from engine.features.pipeline import compute_features
-
-    settings = Settings()
-    series = generate_bars(settings.data.symbol, days=1, seed=1)
-    agents = create_agents(settings.agents.enabled, settings.agents.params)
-    run_fast(series, compute_features(series, settings), settings, agents, 252 * 390,
-             progress=None, cancel=None, progress_every=10_000)
-    _prepared.set()
-
-
 def regime_codes(frame: FeatureFrame, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     """(regime code, flipped on this bar) per bar, as `RegimeEngine.replay` gives them."""
-    codes = RegimeEngine(settings.regime).classify_frame(frame)
+    engine = RegimeEngine(settings.regime)
+    codes = engine.classify_frame(frame)   # leaves the engine as it was: fresh, at its start regime
     flipped = np.empty(len(codes), dtype=np.bool_)
     if len(codes):
-        flipped[0] = codes[0] != RegimeEngine(settings.regime).current
+        flipped[0] = codes[0] != engine.current
         np.not_equal(codes[1:], codes[:-1], out=flipped[1:])
     return codes, flipped
 

@@ -15,14 +15,18 @@ plus small per-agent arrays, so a run can stop after any bar (progress, cancel) 
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 from numba import njit
 
-from engine.adaptation.adaptor import PolicyAdaptor
-from engine.engine import HIGH_CONFIDENCE
+from engine.adaptation.adaptor import PolicyAdaptor, bounded_simplex_array, moved_weights
+from engine.engine import HIGH_CONFIDENCE, needs_trade
 from engine.portfolio.portfolio import QTY_EPS
+from engine.risk.sizing import reduce_only, volatility_scale
 
 # -- parameters (P) -------------------------------------------------------------------
 (P_MAX_POSITION, P_BAND, P_MIN_CONF, P_CONFLICT, P_DAILY, P_SOFT, P_HARD, P_SOFT_SCALE,
@@ -44,9 +48,43 @@ from engine.portfolio.portfolio import QTY_EPS
  K_ENTRY_ANY, K_ORDER_ANY, K_ERROR, K_TRADES, K_SIZE) = range(30)
 
 ACTIVE, REDUCING, HALTED = 0, 1, 2
-# The engine's own constants, read once at compile time, so the two cannot drift apart.
+# The engine's own constants, read once at compile time, and its own plain numeric
+# functions, compiled: one source for both paths, so they cannot drift apart.
 REPORT_THRESHOLD = PolicyAdaptor.REPORT_THRESHOLD
 BPS = 1e-4  # a basis point, as in engine.execution.costs
+_needs_trade = njit(cache=True)(needs_trade)
+_reduce_only = njit(cache=True)(reduce_only)
+_volatility_scale = njit(cache=True)(volatility_scale)
+_moved_weights = njit(cache=True)(moved_weights)
+_bounded_simplex = njit(cache=True)(bounded_simplex_array)
+_COMPILED_IN = ("engine.adaptation.adaptor", "engine.engine", "engine.portfolio.portfolio", "engine.risk.sizing")
+
+
+def forget_stale_compilations(cache: Path = Path(__file__).with_name("__pycache__")) -> None:
+    """Drop this module's cached machine code when an engine module compiled into it changed.
+
+    numba's cache notices edits to this file only, not to the constants and functions it
+    compiles in from `_COMPILED_IN`; a fingerprint of their sources, kept beside the cache,
+    tells. An unwritable cache folder is left alone (numba then caches elsewhere).
+    """
+    digest = hashlib.sha256(b"".join(Path(sys.modules[name].__file__ or "").read_bytes()
+                                     for name in _COMPILED_IN)).hexdigest()
+    stamp = cache / "kernel.engine-sources"
+    try:
+        if stamp.read_text() == digest:
+            return
+    except OSError:
+        pass
+    try:
+        cache.mkdir(exist_ok=True)
+        for compiled in cache.glob("kernel.*.nb[ic]"):
+            compiled.unlink()
+        stamp.write_text(digest)
+    except OSError:
+        pass
+
+
+forget_stale_compilations()
 
 # Trade record columns
 (T_QTY, T_ENTRY_PRICE, T_EXIT_PRICE, T_PNL, T_FEES) = range(5)
@@ -77,15 +115,6 @@ def _update_state(K: np.ndarray) -> None:
     if new != K[K_STATE]:
         K[K_STATE] = new
         K[K_PENDING] += 1
-
-
-@njit(cache=True)
-def _needs_trade(approved: float, position: float, band: float) -> bool:
-    if approved == position:
-        return False
-    if approved == 0.0 or position == 0.0 or (approved > 0.0) != (position > 0.0):
-        return True
-    return abs(approved - position) > band
 
 
 @njit(cache=True)
@@ -332,16 +361,7 @@ def _risk_check(P: np.ndarray, S: np.ndarray, K: np.ndarray, target: float, posi
             scale = P[P_SOFT_SCALE]
             acted = True
         if P[P_VOL_ON]:
-            if bar_vol != bar_vol:
-                vol_scale = P[P_VOL_MIN]
-            else:
-                annual = bar_vol * P[P_ANNUALISER]
-                if annual <= P[P_VOL_TARGET]:
-                    vol_scale = 1.0
-                else:
-                    vol_scale = P[P_VOL_TARGET] / annual
-                    if not vol_scale > P[P_VOL_MIN]:
-                        vol_scale = P[P_VOL_MIN]
+            vol_scale = _volatility_scale(bar_vol, P[P_ANNUALISER], P[P_VOL_TARGET], P[P_VOL_MIN])
             if vol_scale < 1.0:
                 scale *= vol_scale
                 acted = True
@@ -366,76 +386,11 @@ def _risk_check(P: np.ndarray, S: np.ndarray, K: np.ndarray, target: float, posi
                     acted = True
                     qty = math.copysign(var_qty, qty)
     if state == REDUCING:
-        if position > 0.0:
-            approved = position if qty > position else (qty if qty > 0.0 else 0.0)
-        elif position < 0.0:
-            approved = position if qty < position else (qty if qty < 0.0 else 0.0)
-        else:
-            approved = 0.0
+        approved = _reduce_only(qty, position)
         if approved != qty:
             acted = True
         qty = approved
     return qty, acted
-
-
-@njit(cache=True)
-def _bounded_simplex(values: np.ndarray, floor: float, cap: float) -> np.ndarray:
-    """engine.adaptation.adaptor.bounded_simplex, operation for operation."""
-    n = values.shape[0]
-    out = np.empty(n)
-    if n * floor > 1.0 or n * cap < 1.0:
-        out[:] = 1.0 / n
-        return out
-    v = np.empty(n)
-    for a in range(n):
-        x = values[a]
-        v[a] = (0.0 if 0.0 > x else x) + 1e-12
-    bounds = np.empty(2 * n)
-    for a in range(n):
-        bounds[2 * a] = floor / v[a]
-        bounds[2 * a + 1] = cap / v[a]
-    breaks = np.unique(bounds)
-    lo = 0.0
-    hi = lo
-    found = False
-    for b in breaks:
-        if _clipped_sum(v, b, floor, cap) >= 1.0:
-            hi = b
-            found = True
-            break
-        lo = b
-    if not found:
-        hi = lo
-    mid = 0.5 * (lo + hi)
-    free = 0.0
-    pinned = 0.0
-    for a in range(n):
-        x = v[a]
-        if floor < mid * x < cap:
-            free += x
-    for a in range(n):
-        x = v[a]
-        if not floor < mid * x < cap:
-            pinned += _clip(mid * x, floor, cap)
-    t = (1.0 - pinned) / free if free > 0.0 else hi
-    for a in range(n):
-        out[a] = _clip(t * v[a], floor, cap)
-    return out
-
-
-@njit(cache=True)
-def _clip(x: float, floor: float, cap: float) -> float:
-    # min(max(x, floor), cap) as Python evaluates it: the first argument wins ties.
-    y = floor if floor > x else x
-    return cap if cap < y else y
-
-
-@njit(cache=True)
-def _clipped_sum(v: np.ndarray, t: float, floor: float, cap: float) -> float:
-    total = 0.0
-    for a in range(v.shape[0]):
-        total += _clip(t * v[a], floor, cap)
-    return total
 
 
 @njit(cache=True)
@@ -446,39 +401,11 @@ def _adapt(P: np.ndarray, K: np.ndarray, weights: np.ndarray, fitness: np.ndarra
     if K[K_ADAPT_BARS] < P[P_ADAPT_EVERY]:
         return
     K[K_ADAPT_BARS] = 0
-    n = weights.shape[1]
-    lr = P[P_LEARNING_RATE]
-    goal = np.empty(n)
-    moved = np.empty(n)
     for r in range(weights.shape[0]):
-        traded = False
-        for a in range(n):
-            if tcount[r, a]:
-                traded = True
-        if not traded:
+        if not tcount[r].any():
             continue
-        top = fitness[r, 0]
-        bottom = fitness[r, 0]
-        for a in range(1, n):
-            x = fitness[r, a]
-            if x > top:
-                top = x
-            if x < bottom:
-                bottom = x
-        spread = top - bottom
-        if spread > 0.0:
-            total = 0.0
-            for a in range(n):
-                goal[a] = math.exp((fitness[r, a] - top) / spread)
-                total += goal[a]
-            for a in range(n):
-                goal[a] = goal[a] / total
-        else:
-            goal[:] = 1.0 / n
-        for a in range(n):
-            moved[a] = (1.0 - lr) * weights[r, a] + lr * goal[a]
-        new = _bounded_simplex(moved, P[P_FLOOR], P[P_CAP])
-        for a in range(n):
+        new = _bounded_simplex(_moved_weights(weights[r], fitness[r], P[P_LEARNING_RATE]), P[P_FLOOR], P[P_CAP])
+        for a in range(weights.shape[1]):
             weights[r, a] = new[a]
             if abs(new[a] - reported[r, a]) > REPORT_THRESHOLD:
                 reported[r, a] = new[a]
