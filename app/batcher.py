@@ -19,7 +19,7 @@ class BatchBuilder:
         self._rows: list[StepResult] = []
         self._regime_bars = np.zeros(len(Regime), dtype=np.int64)
         self._regime_pnl = np.zeros(len(Regime))
-        self._day = -1
+        self._day: int | None = None   # none yet: the first batch sets the day's start equity
         self._day_start_equity = 0.0
 
     def add(self, result: StepResult) -> None:

@@ -121,6 +121,9 @@ def exchange_time(ts_ns: int) -> datetime:
 
 
 def format_time_et(ts_ns: int, with_date: bool = False) -> str:
+    """A bar time in exchange time; "—" for 0, the engine's time before its first bar."""
+    if ts_ns == 0:
+        return "—"
     pattern = "%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S"
     return f"{exchange_time(ts_ns).strftime(pattern)} {EXCHANGE_TZ_LABEL}"
 

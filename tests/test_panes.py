@@ -389,6 +389,8 @@ def test_money_and_percent_formats() -> None:
     assert theme.format_pct(0.0043) == "+0.43%"
     assert theme.format_pct(-0.012, 1) == "-1.2%"
     assert theme.format_time_et(session_open_ns("2024-01-02")) == "09:30:00 ET"
+    # 0 is the engine's time before its first bar (a risk event on restore), not 1969-12-31 19:00.
+    assert theme.format_time_et(0, with_date=True) == "—"
 
 
 def test_each_regime_and_agent_has_one_distinct_colour() -> None:

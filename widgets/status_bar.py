@@ -55,7 +55,7 @@ class TradingStatusBar(QStatusBar):
             "day": f"day {theme.format_signed_money(status.day_pnl)} "
                    f"({theme.format_pct(status.day_pnl_pct)})",
             "drawdown": f"dd {theme.format_pct(status.drawdown, 1)}",
-            "time": theme.format_time_et(status.ts) if status.ts else "—",
+            "time": theme.format_time_et(status.ts),
         }
         restyled = status.trading_state != self.trading_state
         if restyled:
